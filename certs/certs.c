@@ -1,0 +1,2 @@
+/* certs */
+#include "certs.h"

@@ -1,0 +1,2 @@
+/* creds */
+#include "creds.h"

@@ -1,0 +1,2 @@
+/* proxy */
+#include "proxy.h"

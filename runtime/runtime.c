@@ -1,0 +1,2 @@
+/* runtime */
+#include "runtime.h"

@@ -1,0 +1,2 @@
+/* sandbox */
+#include "sandbox.h"
