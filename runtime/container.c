@@ -1,0 +1,428 @@
+/*
+ * Container and network lifecycle: spawn `<engine> run`, stop, remove,
+ * per-run networks, the Apple gateway, and the removal of what killed
+ * runs left behind.
+ */
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+#include "rt_private.h"
+
+/* Names we pass to a CLI: never an option, never anything odd. */
+static int
+name_ok(const char *s)
+{
+	const char *p;
+
+	if (s == NULL || *s == '\0' || *s == '-' || strlen(s) > 120)
+		return 0;
+	for (p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' &&
+		    *p != '.')
+			return 0;
+	return 1;
+}
+
+/* The CLI says the object does not exist (so removing it is done). */
+static int
+says_absent(const char *errout)
+{
+	return errout != NULL && (strstr(errout, "No such") != NULL ||
+	    strstr(errout, "no such") != NULL ||
+	    strstr(errout, "not found") != NULL);
+}
+
+/* Runs a CLI command; on failure err gets "<what>: <first stderr line>".
+ * absent_ok: a "no such ..." failure counts as success. */
+static int
+run_cmd(char *const argv[], int timeout_ms, int absent_ok, char **out,
+    const char *what, char *err, size_t errlen)
+{
+	char	*errout = NULL, line[320], e2[256];
+	int	 status, r = -1;
+
+	if (util_run(argv, NULL, NULL, 0, out, &errout, timeout_ms, &status,
+	    e2, sizeof(e2)) == -1) {
+		util_errf(err, errlen, "%s: %s", what, e2);
+		goto out;
+	}
+	if (status != 0 && !(absent_ok && says_absent(errout))) {
+		rt_first_line(errout, line, sizeof(line));
+		if (status == 124)
+			util_errf(err, errlen, "%s: no answer within %d "
+			    "seconds", what, timeout_ms / 1000);
+		else
+			util_errf(err, errlen, "%s: %s", what, *line ? line :
+			    "failed");
+		goto out;
+	}
+	r = 0;
+ out:
+	free(errout);
+	return r;
+}
+
+pid_t
+rt_container_spawn(enum rt_engine e, const struct rt_spec *spec, int in,
+    int out, int err_fd, char *err, size_t errlen)
+{
+	struct strvec	argv = STRVEC_INIT, envp = STRVEC_INIT;
+	pid_t		pid = -1;
+
+	if (spec->name != NULL && !name_ok(spec->name)) {
+		util_errf(err, errlen, "bad container name \"%s\"",
+		    spec->name);
+		return -1;
+	}
+	if (rt_spec_argv(e, spec, &argv, &envp, err, errlen) == 0)
+		pid = util_spawn(argv.v, envp.v, in, out, err_fd, err, errlen);
+	strvec_free(&argv);
+	rt_env_free(&envp);
+	return pid;
+}
+
+int
+rt_container_stop(enum rt_engine e, const char *name, int timeout_s,
+    char *err, size_t errlen)
+{
+	char	 tbuf[16], what[200];
+	char	*argv[] = { (char *)rt_cli_name(e), "stop", "-t", tbuf,
+		    (char *)name, NULL };
+
+	if (argv[0] == NULL || !name_ok(name)) {
+		util_errf(err, errlen, "bad container name \"%s\"",
+		    name ? name : "");
+		return -1;
+	}
+	if (timeout_s < 0)
+		timeout_s = 0;
+	snprintf(tbuf, sizeof(tbuf), "%d", timeout_s);
+	snprintf(what, sizeof(what), "%s stop %s", argv[0], name);
+	return run_cmd(argv, timeout_s * 1000 + RT_QUERY_TIMEOUT_MS, 1, NULL,
+	    what, err, errlen);
+}
+
+int
+rt_container_remove(enum rt_engine e, const char *name, char *err,
+    size_t errlen)
+{
+	char	 what[200];
+	char	*argv[] = { (char *)rt_cli_name(e), "rm", "-f", (char *)name,
+		    NULL };
+	char	*argv_apple[] = { "container", "delete", "--force",
+		    (char *)name, NULL };
+
+	if (argv[0] == NULL || !name_ok(name)) {
+		util_errf(err, errlen, "bad container name \"%s\"",
+		    name ? name : "");
+		return -1;
+	}
+	snprintf(what, sizeof(what), "%s rm %s", argv[0], name);
+	return run_cmd(e == RT_APPLE ? argv_apple : argv,
+	    RT_QUERY_TIMEOUT_MS, 1, NULL, what, err, errlen);
+}
+
+int
+rt_network_remove(enum rt_engine e, const char *name, char *err,
+    size_t errlen)
+{
+	char	 what[200];
+	char	*argv[] = { (char *)rt_cli_name(e), "network", "rm",
+		    (char *)name, NULL };
+
+	if (e != RT_DOCKER && e != RT_PODMAN) {
+		util_errf(err, errlen, "per-run networks need docker or "
+		    "podman");
+		return -1;
+	}
+	if (!name_ok(name)) {
+		util_errf(err, errlen, "bad network name \"%s\"",
+		    name ? name : "");
+		return -1;
+	}
+	snprintf(what, sizeof(what), "%s network rm %s", argv[0], name);
+	return run_cmd(argv, RT_QUERY_TIMEOUT_MS, 1, NULL, what, err, errlen);
+}
+
+/* Copies the next whitespace-separated word of *sp into buf. */
+static void
+next_word(char **sp, char *buf, size_t len)
+{
+	char	*s = *sp;
+	size_t	 n;
+
+	s += strspn(s, " \t\r\n");
+	n = strcspn(s, " \t\r\n");
+	snprintf(buf, len, "%.*s", (int)n, s);
+	*sp = s + n;
+}
+
+int
+rt_network_create(enum rt_engine e, const char *name,
+    const struct strvec *labels, struct rt_network *net, char *err,
+    size_t errlen)
+{
+	struct strvec	 argv = STRVEC_INIT;
+	char		*out = NULL, *p, what[200], e2[256];
+	char		*inspect[] = { (char *)rt_cli_name(e), "network",
+			    "inspect", "--format", NULL, (char *)name, NULL };
+	size_t		 i;
+	int		 created = 0, r = -1;
+	struct in_addr	 a;
+
+	memset(net, 0, sizeof(*net));
+	if (e != RT_DOCKER && e != RT_PODMAN) {
+		util_errf(err, errlen, "per-run networks need docker or "
+		    "podman");
+		return -1;
+	}
+	if (!name_ok(name)) {
+		util_errf(err, errlen, "bad network name \"%s\"",
+		    name ? name : "");
+		return -1;
+	}
+	strvec_push(&argv, rt_cli_name(e));
+	strvec_push(&argv, "network");
+	strvec_push(&argv, "create");
+	strvec_push(&argv, "--internal");
+	for (i = 0; labels != NULL && i < labels->n; i++) {
+		strvec_push(&argv, "--label");
+		strvec_push(&argv, labels->v[i]);
+	}
+	strvec_push(&argv, name);
+	snprintf(what, sizeof(what), "%s network create %s", argv.v[0], name);
+	if (run_cmd(argv.v, RT_QUERY_TIMEOUT_MS, 0, NULL, what, err,
+	    errlen) == -1)
+		goto out;
+	created = 1;
+	inspect[4] = e == RT_DOCKER ?
+	    "{{.Id}}\n{{range .IPAM.Config}}{{.Gateway}} {{.Subnet}} {{end}}"
+	    "\n{{index .Options \"com.docker.network.bridge.name\"}}" :
+	    "{{.ID}}\n{{range .Subnets}}{{.Gateway}} {{.Subnet}} {{end}}"
+	    "\n{{.NetworkInterface}}";
+	snprintf(what, sizeof(what), "%s network inspect %s", argv.v[0],
+	    name);
+	if (run_cmd(inspect, RT_QUERY_TIMEOUT_MS, 0, &out, what, err,
+	    errlen) == -1)
+		goto out;
+	snprintf(net->name, sizeof(net->name), "%s", name);
+	p = out;
+	next_word(&p, net->id, sizeof(net->id));
+	next_word(&p, net->gateway, sizeof(net->gateway));
+	next_word(&p, net->subnet, sizeof(net->subnet));
+	next_word(&p, net->bridge, sizeof(net->bridge));
+	if (strcmp(net->bridge, "<no") == 0)	/* "<no value>" */
+		net->bridge[0] = '\0';
+	if (net->bridge[0] == '\0' && e == RT_DOCKER && strlen(net->id) >= 12)
+		snprintf(net->bridge, sizeof(net->bridge), "br-%.12s",
+		    net->id);
+	if (inet_pton(AF_INET, net->gateway, &a) != 1) {
+		util_errf(err, errlen, "network %s has no IPv4 gateway "
+		    "address (got \"%s\")", name, net->gateway);
+		goto out;
+	}
+	if (net->bridge[0] == '\0') {
+		util_errf(err, errlen, "network %s: cannot tell its bridge "
+		    "interface", name);
+		goto out;
+	}
+	r = 0;
+ out:
+	if (r == -1 && created)
+		(void)rt_network_remove(e, name, e2, sizeof(e2));
+	if (r == -1)
+		memset(net, 0, sizeof(*net));
+	free(out);
+	strvec_free(&argv);
+	return r;
+}
+
+void
+rt_apple_gateway(char *buf, size_t len)
+{
+	char		*argv[] = { "container", "network", "inspect",
+			    "default", NULL };
+	char		*out = NULL, *p, gw[64], e2[256];
+	size_t		 n;
+	int		 status;
+	struct in_addr	 a;
+
+	snprintf(buf, len, "192.168.64.1");
+	if (rt_query(argv, &out, NULL, &status, e2, sizeof(e2)) == -1 ||
+	    status != 0 || out == NULL)
+		goto out;
+	if ((p = strstr(out, "\"gateway\"")) == NULL)
+		goto out;
+	p += strlen("\"gateway\"");
+	p += strspn(p, " \t\r\n:");
+	if (*p++ != '"')
+		goto out;
+	n = strcspn(p, "\"");
+	if (n == 0 || n >= sizeof(gw))
+		goto out;
+	memcpy(gw, p, n);
+	gw[n] = '\0';
+	if (inet_pton(AF_INET, gw, &a) == 1)
+		snprintf(buf, len, "%s", gw);
+ out:
+	free(out);
+}
+
+/* ---- orphans -------------------------------------------------------- */
+
+/* 1 when <runs_dir>/<id>/metadata.json records an end time. */
+static int
+run_ended(const char *runs_dir, const char *id)
+{
+	char	 path[PATH_MAX], *data = NULL, *p;
+	size_t	 len;
+	int	 ended = 0;
+
+	if (runs_dir == NULL || !name_ok(id))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s/metadata.json", runs_dir, id);
+	if (util_read_file(path, 1 << 20, &data, &len) == -1)
+		return 0;
+	if ((p = strstr(data, "\"end\"")) != NULL) {
+		p += 5;
+		p += strspn(p, " \t\r\n");
+		if (*p == ':') {
+			p++;
+			p += strspn(p, " \t\r\n");
+			ended = *p != '\0' && strncmp(p, "null", 4) != 0;
+		}
+	}
+	free(data);
+	return ended;
+}
+
+/* The owning moat process is gone (or the run says it has ended). */
+static int
+is_orphan(const char *runs_dir, const char *id, const char *pidstr)
+{
+	char	*end;
+	long	 pid;
+
+	if (run_ended(runs_dir, id))
+		return 1;
+	errno = 0;
+	pid = strtol(pidstr, &end, 10);
+	if (errno != 0 || end == pidstr || *end != '\0' || pid <= 0 ||
+	    pid > INT_MAX)
+		return 1;
+	if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+		return 0;
+	return 1;
+}
+
+/* Lists "name\trun\tpid\tkeep" lines for containers or networks. */
+static int
+list_labelled(enum rt_engine e, int networks, char **out, char *err,
+    size_t errlen)
+{
+	const char *fmt_docker =
+	    "{{.Name}}\t{{.Label \"moat.run\"}}\t{{.Label \"moat.pid\"}}\t"
+	    "{{.Label \"moat.keep\"}}";
+	const char *fmt_docker_ps =
+	    "{{.Names}}\t{{.Label \"moat.run\"}}\t{{.Label \"moat.pid\"}}\t"
+	    "{{.Label \"moat.keep\"}}";
+	const char *fmt_podman =
+	    "{{.Name}}\t{{index .Labels \"moat.run\"}}\t"
+	    "{{index .Labels \"moat.pid\"}}\t{{index .Labels \"moat.keep\"}}";
+	const char *fmt_podman_ps =
+	    "{{.Names}}\t{{index .Labels \"moat.run\"}}\t"
+	    "{{index .Labels \"moat.pid\"}}\t{{index .Labels \"moat.keep\"}}";
+	char *argv_ps[] = { (char *)rt_cli_name(e), "ps", "-a", "--filter",
+	    "label=moat.run", "--format", NULL, NULL };
+	char *argv_net[] = { (char *)rt_cli_name(e), "network", "ls",
+	    "--filter", "label=moat.run", "--format", NULL, NULL };
+
+	argv_ps[6] = (char *)(e == RT_DOCKER ? fmt_docker_ps : fmt_podman_ps);
+	argv_net[6] = (char *)(e == RT_DOCKER ? fmt_docker : fmt_podman);
+	return run_cmd(networks ? argv_net : argv_ps, RT_QUERY_TIMEOUT_MS, 0,
+	    out, networks ? "listing moat networks" :
+	    "listing moat containers", err, errlen);
+}
+
+/* Splits a tab-separated line into up to n fields (missing ones ""). */
+static void
+split_tabs(char *line, char **f, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		f[i] = line;
+		if (line == NULL || *line == '\0') {
+			f[i] = "";
+			continue;
+		}
+		line = strchr(line, '\t');
+		if (line != NULL)
+			*line++ = '\0';
+		else
+			line = "";
+	}
+}
+
+int
+rt_cleanup_orphans(enum rt_engine e, const char *runs_dir, int *nremoved,
+    char *err, size_t errlen)
+{
+	struct strvec	 ids = STRVEC_INIT;
+	char		*out = NULL, *line, *save, *f[4], e2[512];
+	int		 pass, r = 0, n = 0;
+	size_t		 i;
+
+	if (nremoved != NULL)
+		*nremoved = 0;
+	if (e != RT_DOCKER && e != RT_PODMAN)
+		return 0;	/* Apple: --rm containers, no networks */
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	for (pass = 0; pass < 2; pass++) {	/* containers, then networks */
+		free(out);
+		out = NULL;
+		if (list_labelled(e, pass, &out, e2, sizeof(e2)) == -1) {
+			util_errf(err, errlen, "%s", e2);
+			r = -1;
+			continue;
+		}
+		save = NULL;
+		for (line = strtok_r(out, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save)) {
+			split_tabs(line, f, 4);
+			if (*f[0] == '\0' || *f[1] == '\0' ||
+			    strcmp(f[3], "1") == 0 ||
+			    !is_orphan(runs_dir, f[1], f[2]))
+				continue;
+			if ((pass == 0 ? rt_container_remove(e, f[0], e2,
+			    sizeof(e2)) : rt_network_remove(e, f[0], e2,
+			    sizeof(e2))) == -1) {
+				util_errf(err, errlen, "%s", e2);
+				r = -1;
+				continue;
+			}
+			log_debug("removed %s %s left by run %s",
+			    pass == 0 ? "container" : "network", f[0], f[1]);
+			n++;
+			if (strvec_find(&ids, f[1]) == -1)
+				strvec_push(&ids, f[1]);
+		}
+	}
+	if (rt_firewall_capable())
+		for (i = 0; i < ids.n; i++)
+			(void)rt_firewall_remove(ids.v[i], e2, sizeof(e2));
+	if (nremoved != NULL)
+		*nremoved = n;
+	free(out);
+	strvec_free(&ids);
+	return r;
+}

@@ -1,2 +1,0 @@
-/* runtime */
-#include "runtime.h"
