@@ -57,7 +57,7 @@ const char	*rt_state_name(enum rt_engine e, enum rt_state s);
 struct rt_info {
 	enum rt_engine	engine;
 	enum rt_state	state;
-	char		version[64];	/* server version, "" when unknown */
+	char		version[128];	/* server version, "" when unknown */
 	int		gvisor;		/* runsc usable (docker: registered
 					 * with the daemon; podman: runsc on
 					 * PATH); always 0 for apple */

@@ -1,0 +1,964 @@
+/*
+ * runtime: argv generation (exact, per engine), detection against the
+ * real Docker daemon (and the real docker CLI pointed at a dead socket,
+ * and a wrapper hiding runsc), Apple `container` through the fake on
+ * PATH in every setup state, per-run networks, the host firewall chain
+ * and orphan cleanup against the real engine.
+ *
+ * Usage: test_runtime            all tests except the Podman live ones
+ *        test_runtime podman     Podman live tests (exit 77: skipped)
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Reach detect()'s host parameter: the macOS rules run here too. */
+#include "../../runtime/detect.c"
+
+#include "harness.h"
+
+#define SECRET	"tok-5ecret-c0ffee"
+
+static char	tmpdir[PATH_MAX];
+static char	fakedir[PATH_MAX];	/* tests/integ/fake-container */
+static char	logpath[PATH_MAX + 32];
+static char	approot[PATH_MAX + 64];
+static char	orig_path[4096];
+
+static char *
+join(const struct strvec *sv)
+{
+	size_t	 i, n = 1;
+	char	*s;
+
+	for (i = 0; i < sv->n; i++)
+		n += strlen(sv->v[i]) + 1;
+	s = xcalloc(1, n);
+	for (i = 0; i < sv->n; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, sv->v[i]);
+	}
+	return s;
+}
+
+static char *
+slurp(const char *path)
+{
+	char	*d = NULL;
+	size_t	 len;
+
+	if (util_read_file(path, 1 << 20, &d, &len) == -1)
+		return xstrdup("");
+	return d;
+}
+
+/* Runs a command, returns its stdout (chomped) or "" */
+static char *
+sh_out(char *const argv[], int *status)
+{
+	char	*out = NULL, err[256];
+	int	 st = -1;
+
+	if (util_run(argv, NULL, NULL, 0, &out, NULL, 60000, &st, err,
+	    sizeof(err)) == -1) {
+		free(out);
+		out = xstrdup("");
+	}
+	if (out == NULL)
+		out = xstrdup("");
+	rt_chomp(out);
+	if (status)
+		*status = st;
+	return out;
+}
+
+static void
+full_spec(struct rt_spec *s, int runsc)
+{
+	rt_spec_init(s);
+	s->name = xstrdup("moat-r1");
+	s->image = xstrdup("moat-agent:latest");
+	strvec_push(&s->command, "sh");
+	strvec_push(&s->command, "-c");
+	strvec_push(&s->command, "echo hi");
+	rt_spec_setenv(s, "HTTPS_PROXY", "http://moat:" SECRET "@172.19.0.1:"
+	    "8080");
+	rt_spec_setenv(s, "FOO", "bar");
+	rt_spec_add_mount(s, tmpdir, "/workspace", 0);
+	rt_spec_add_mount(s, tmpdir, "/etc/moat-ca", 1);
+	rt_spec_add_label(s, "moat.run", "r1");
+	s->network = xstrdup("moat-r1");
+	s->runsc = runsc;
+	s->user = xstrdup("1000:1000");
+	s->workdir = xstrdup("/workspace");
+	s->memory = 512ULL << 20;
+	s->cpus = 1.5;
+	s->pids_limit = 1024;
+	s->no_new_privileges = 1;
+	s->interactive = 1;
+	s->tty = 1;
+	strvec_push(&s->add_hosts, "host.docker.internal:host-gateway");
+	s->remove = 1;
+}
+
+static void
+check_no_secret(const struct strvec *argv)
+{
+	size_t i;
+
+	for (i = 0; i < argv->n; i++)
+		CHECK(strstr(argv->v[i], SECRET) == NULL);
+}
+
+static void
+test_engine_names(void)
+{
+	CHECK_INT(rt_engine_parse("docker"), RT_DOCKER);
+	CHECK_INT(rt_engine_parse("podman"), RT_PODMAN);
+	CHECK_INT(rt_engine_parse("apple"), RT_APPLE);
+	CHECK_INT(rt_engine_parse("auto"), RT_AUTO);
+	CHECK_INT(rt_engine_parse(""), RT_AUTO);
+	CHECK_INT(rt_engine_parse("Docker"), -1);
+	CHECK_STR(rt_engine_name(RT_PODMAN), "podman");
+	CHECK_STR(rt_mode_name(RT_DOCKER, 1), "docker+gvisor");
+	CHECK_STR(rt_mode_name(RT_DOCKER, 0), "docker");
+	CHECK_STR(rt_mode_name(RT_PODMAN, 1), "podman+gvisor");
+	CHECK_STR(rt_mode_name(RT_PODMAN, 0), "podman");
+	CHECK_STR(rt_mode_name(RT_APPLE, 0), "apple");
+	CHECK_STR(rt_state_name(RT_APPLE, RT_STATE_NOT_RUNNING),
+	    "System Not Running");
+	CHECK_STR(rt_state_name(RT_DOCKER, RT_STATE_NOT_RUNNING),
+	    "Not Running");
+	CHECK_STR(rt_state_name(RT_APPLE, RT_STATE_KERNEL_NOT_CONFIGURED),
+	    "Kernel Not Configured");
+}
+
+static void
+test_argv_docker(void)
+{
+	struct rt_spec	 s;
+	struct strvec	 argv = STRVEC_INIT, envp = STRVEC_INIT;
+	char		 err[256], *got, *want;
+
+	full_spec(&s, 1);
+	CHECK_INT(rt_spec_argv(RT_DOCKER, &s, &argv, &envp, err,
+	    sizeof(err)), 0);
+	got = join(&argv);
+	want = xasprintf("docker run --rm -i -t --name moat-r1 --runtime "
+	    "runsc --security-opt no-new-privileges --pids-limit 1024 "
+	    "-m 536870912 --cpus 1.5 --user 1000:1000 -w /workspace "
+	    "--network moat-r1 --label moat.run=r1 --add-host "
+	    "host.docker.internal:host-gateway -e HTTPS_PROXY -e FOO "
+	    "-v %s:/workspace -v %s:/etc/moat-ca:ro moat-agent:latest sh -c "
+	    "echo hi", tmpdir, tmpdir);
+	CHECK_STR(got, want);
+	CHECK_STR(argv.v[argv.n - 1], "echo hi");	/* one argument */
+	check_no_secret(&argv);
+	CHECK_STR(strvec_getenv(&envp, "HTTPS_PROXY"),
+	    "http://moat:" SECRET "@172.19.0.1:8080");
+	CHECK_STR(strvec_getenv(&envp, "FOO"), "bar");
+	CHECK(strvec_getenv(&envp, "PATH") != NULL);	/* ours, kept */
+	free(got);
+	free(want);
+	strvec_free(&argv);
+	rt_env_free(&envp);
+	rt_spec_free(&s);
+}
+
+static void
+test_argv_runsc_off_and_minimal(void)
+{
+	struct rt_spec	 s;
+	struct strvec	 argv = STRVEC_INIT, envp = STRVEC_INIT;
+	char		 err[256], *got;
+
+	full_spec(&s, 0);
+	CHECK_INT(rt_spec_argv(RT_DOCKER, &s, &argv, &envp, err,
+	    sizeof(err)), 0);
+	CHECK(strvec_find(&argv, "--runtime") == -1);
+	CHECK(strvec_find(&argv, "runsc") == -1);
+	CHECK(strvec_find(&argv, "no-new-privileges") != -1);
+	strvec_free(&argv);
+	rt_env_free(&envp);
+	rt_spec_free(&s);
+
+	/* Nothing set: nothing emitted. */
+	rt_spec_init(&s);
+	s.image = xstrdup("img");
+	CHECK_INT(rt_spec_argv(RT_DOCKER, &s, &argv, &envp, err,
+	    sizeof(err)), 0);
+	got = join(&argv);
+	CHECK_STR(got, "docker run img");
+	free(got);
+	strvec_free(&argv);
+	rt_env_free(&envp);
+	rt_spec_free(&s);
+}
+
+static void
+test_argv_podman(void)
+{
+	struct rt_spec	 s;
+	struct strvec	 argv = STRVEC_INIT, envp = STRVEC_INIT;
+	char		 err[256], *got, *want;
+
+	full_spec(&s, 1);
+	CHECK_INT(rt_spec_argv(RT_PODMAN, &s, &argv, &envp, err,
+	    sizeof(err)), 0);
+	got = join(&argv);
+	want = xasprintf("podman run --rm -i -t --name moat-r1 --runtime "
+	    "runsc --security-opt no-new-privileges --pids-limit 1024 "
+	    "-m 536870912 --cpus 1.5 --user 1000:1000 -w /workspace "
+	    "--network moat-r1 --label moat.run=r1 --add-host "
+	    "host.docker.internal:host-gateway -e HTTPS_PROXY -e FOO "
+	    "-v %s:/workspace -v %s:/etc/moat-ca:ro moat-agent:latest sh -c "
+	    "echo hi", tmpdir, tmpdir);
+	CHECK_STR(got, want);
+	check_no_secret(&argv);
+	free(got);
+	free(want);
+	strvec_free(&argv);
+	rt_env_free(&envp);
+	rt_spec_free(&s);
+}
+
+static void
+test_argv_apple(void)
+{
+	struct rt_spec	 s;
+	struct strvec	 argv = STRVEC_INIT, envp = STRVEC_INIT;
+	char		 err[256], *got, *want, file[PATH_MAX + 8];
+	FILE		*fp;
+
+	full_spec(&s, 1);
+	free(s.network);
+	s.network = NULL;
+	CHECK_INT(rt_spec_argv(RT_APPLE, &s, &argv, &envp, err,
+	    sizeof(err)), 0);
+	got = join(&argv);
+	want = xasprintf("container run --rm -i -t --name moat-r1 -m 512M "
+	    "-c 2 --user 1000:1000 -w /workspace --label moat.run=r1 "
+	    "-e HTTPS_PROXY -e FOO -v %s:/workspace -v %s:/etc/moat-ca:ro "
+	    "moat-agent:latest sh -c echo hi", tmpdir, tmpdir);
+	CHECK_STR(got, want);
+	check_no_secret(&argv);
+	free(got);
+	free(want);
+	strvec_free(&argv);
+	rt_env_free(&envp);
+
+	/* Memory rounds up to whole MiB. */
+	s.memory = (1ULL << 20) + 1;
+	s.cpus = 2;
+	CHECK_INT(rt_spec_argv(RT_APPLE, &s, &argv, &envp, err,
+	    sizeof(err)), 0);
+	CHECK(strvec_find(&argv, "2M") != -1);
+	CHECK(strvec_find(&argv, "2") != -1);
+	strvec_free(&argv);
+	rt_env_free(&envp);
+
+	/* Apple mounts only directories. */
+	snprintf(file, sizeof(file), "%s/file", tmpdir);
+	if ((fp = fopen(file, "w")) != NULL)
+		fclose(fp);
+	rt_spec_add_mount(&s, file, "/x", 1);
+	CHECK_INT(rt_spec_argv(RT_APPLE, &s, &argv, &envp, err,
+	    sizeof(err)), -1);
+	want = xasprintf("Apple container can only mount directories: %s",
+	    file);
+	CHECK_STR(err, want);
+	free(want);
+	CHECK_INT(argv.n, 0);
+	/* Docker mounts files fine. */
+	CHECK_INT(rt_spec_argv(RT_DOCKER, &s, &argv, &envp, err,
+	    sizeof(err)), 0);
+	strvec_free(&argv);
+	rt_env_free(&envp);
+	unlink(file);
+	rt_spec_free(&s);
+}
+
+static void
+test_argv_refusals(void)
+{
+	struct rt_spec	 s;
+	struct strvec	 argv = STRVEC_INIT, envp = STRVEC_INIT;
+	char		 err[256];
+
+	rt_spec_init(&s);
+	CHECK_INT(rt_spec_argv(RT_DOCKER, &s, &argv, &envp, err,
+	    sizeof(err)), -1);
+	CHECK_STR(err, "no image given");
+	s.image = xstrdup("--privileged");
+	CHECK_INT(rt_spec_argv(RT_DOCKER, &s, &argv, &envp, err,
+	    sizeof(err)), -1);
+	CHECK_STR(err, "bad image name \"--privileged\"");
+	free(s.image);
+	s.image = xstrdup("img");
+	rt_spec_add_mount(&s, "relative", "/x", 0);
+	CHECK_INT(rt_spec_argv(RT_DOCKER, &s, &argv, &envp, err,
+	    sizeof(err)), -1);
+	CHECK_STR(err, "mount relative:/x: both paths must be absolute");
+	rt_spec_free(&s);
+	rt_spec_init(&s);
+	s.image = xstrdup("img");
+	rt_spec_add_mount(&s, "/a:b", "/x", 0);
+	CHECK_INT(rt_spec_argv(RT_DOCKER, &s, &argv, &envp, err,
+	    sizeof(err)), -1);
+	CHECK_STR(err, "mount /a:b:/x: paths must not contain ':' or ','");
+	CHECK_INT(argv.n, 0);
+	CHECK_INT(envp.n, 0);
+	rt_spec_free(&s);
+	CHECK_INT(rt_spec_argv(RT_AUTO, &s, &argv, &envp, err,
+	    sizeof(err)), -1);
+}
+
+static void
+test_env_replace_and_parent(void)
+{
+	struct rt_spec	 s;
+	struct strvec	 argv = STRVEC_INIT, envp = STRVEC_INIT;
+	char		 err[256];
+	size_t		 i, n = 0;
+
+	rt_spec_init(&s);
+	s.image = xstrdup("img");
+	rt_spec_setenv(&s, "A", "1");
+	rt_spec_setenv(&s, "B", "2");
+	rt_spec_setenv(&s, "A", "3");
+	CHECK_INT(s.env.n, 2);
+	CHECK_STR(strvec_getenv(&s.env, "A"), "3");
+	rt_spec_unsetenv(&s, "A");
+	CHECK_INT(s.env.n, 1);
+	CHECK(strvec_getenv(&s.env, "A") == NULL);
+	CHECK(s.env.v[s.env.n] == NULL);
+	rt_spec_unsetenv(&s, "nope");
+
+	/* The parent's value of a spec key never reaches the CLI. */
+	setenv("B", "parent", 1);
+	CHECK_INT(rt_spec_argv(RT_DOCKER, &s, &argv, &envp, err,
+	    sizeof(err)), 0);
+	for (i = 0; i < envp.n; i++)
+		if (strncmp(envp.v[i], "B=", 2) == 0)
+			n++;
+	CHECK_INT(n, 1);
+	CHECK_STR(strvec_getenv(&envp, "B"), "2");
+	unsetenv("B");
+	strvec_free(&argv);
+	rt_env_free(&envp);
+	rt_spec_free(&s);
+}
+
+/* ---- Apple, through the fake `container` ---------------------------- */
+
+static void
+fake_on_path(int on, const char *state)
+{
+	char path[8192];
+
+	if (on)
+		snprintf(path, sizeof(path), "%s:%s", fakedir, orig_path);
+	else
+		snprintf(path, sizeof(path), "%s", orig_path);
+	setenv("PATH", path, 1);
+	setenv("FAKE_CONTAINER_STATE", state, 1);
+	unlink(logpath);
+}
+
+static void
+test_apple_states(void)
+{
+	struct rt_info	 info;
+	char		*log;
+
+	fake_on_path(0, "ready");
+	CHECK_INT(rt_probe(RT_APPLE, &info), -1);
+	CHECK_INT(info.state, RT_STATE_NOT_INSTALLED);
+	CHECK_CONTAINS(info.reason, "not installed");
+	log = slurp(logpath);
+	CHECK_STR(log, "");
+	free(log);
+
+	fake_on_path(1, "unregistered");
+	CHECK_INT(rt_probe(RT_APPLE, &info), -1);
+	CHECK_INT(info.state, RT_STATE_NOT_RUNNING);
+	CHECK_STR(info.reason, "the container system is not running\n"
+	    "Start it with: container system start");
+	log = slurp(logpath);
+	CHECK_STR(log, "container system status\n");
+	free(log);
+
+	fake_on_path(1, "not-running");
+	CHECK_INT(rt_probe(RT_APPLE, &info), -1);
+	CHECK_INT(info.state, RT_STATE_NOT_RUNNING);
+	CHECK_STR(rt_state_name(RT_APPLE, info.state), "System Not Running");
+
+	fake_on_path(1, "no-kernel");
+	CHECK_INT(rt_probe(RT_APPLE, &info), -1);
+	CHECK_INT(info.state, RT_STATE_KERNEL_NOT_CONFIGURED);
+	CHECK_STR(info.reason, "no default kernel is configured\n"
+	    "Configure it with: container system kernel set --recommended");
+	log = slurp(logpath);
+	CHECK_STR(log, "container system status\n");
+	free(log);
+
+	fake_on_path(1, "ready");
+	CHECK_INT(rt_probe(RT_APPLE, &info), 0);
+	CHECK_INT(info.state, RT_STATE_READY);
+	CHECK_STR(info.version, "container-apiserver version 0.9.0 (build: "
+	    "release, commit: 1a2b3c4)");
+	CHECK_INT(info.gvisor, 0);
+	log = slurp(logpath);
+	CHECK_STR(log, "container system status\n");
+	free(log);
+	fake_on_path(0, "ready");
+}
+
+static void
+test_apple_detect(void)
+{
+	struct rt_info	info;
+	char		err[1024];
+
+	/* MOAT_RUNTIME=apple, not available: one clear message. */
+	setenv("MOAT_RUNTIME", "apple", 1);
+	fake_on_path(1, "not-running");
+	CHECK_INT(rt_detect(NULL, NULL, &info, err, sizeof(err)), -1);
+	CHECK_STR(err, "Apple container runtime not available: the container "
+	    "system is not running\nStart it with: container system start");
+	fake_on_path(0, "ready");
+	CHECK_INT(rt_detect(NULL, NULL, &info, err, sizeof(err)), -1);
+	CHECK_CONTAINS(err, "Apple container runtime not available: the "
+	    "container command is not installed");
+	fake_on_path(1, "ready");
+	CHECK_INT(rt_detect(NULL, NULL, &info, err, sizeof(err)), 0);
+	CHECK_INT(info.engine, RT_APPLE);
+	/* The flag and agent.yaml win over MOAT_RUNTIME. */
+	CHECK_INT(rt_detect("docker", NULL, &info, err, sizeof(err)), 0);
+	CHECK_INT(info.engine, RT_DOCKER);
+	CHECK_INT(rt_detect(NULL, "docker", &info, err, sizeof(err)), 0);
+	CHECK_INT(info.engine, RT_DOCKER);
+	CHECK_INT(rt_detect("apple", "docker", &info, err, sizeof(err)), 0);
+	CHECK_INT(info.engine, RT_APPLE);
+	CHECK_INT(rt_detect("dokcer", NULL, &info, err, sizeof(err)), -1);
+	CHECK_STR(err, "unknown runtime \"dokcer\" (from --runtime); use "
+	    "docker, podman, apple or auto");
+	setenv("MOAT_RUNTIME", "lxc", 1);
+	CHECK_INT(rt_detect(NULL, NULL, &info, err, sizeof(err)), -1);
+	CHECK_STR(err, "unknown runtime \"lxc\" (from MOAT_RUNTIME); use "
+	    "docker, podman, apple or auto");
+	unsetenv("MOAT_RUNTIME");
+
+	/* Auto on macOS arm64. */
+	fake_on_path(1, "ready");
+	CHECK_INT(detect(HOST_MACOS_ARM64, NULL, NULL, &info, err,
+	    sizeof(err)), 0);
+	CHECK_INT(info.engine, RT_APPLE);
+	fake_on_path(0, "ready");	/* not installed: Docker, silently */
+	CHECK_INT(detect(HOST_MACOS_ARM64, NULL, NULL, &info, err,
+	    sizeof(err)), 0);
+	CHECK_INT(info.engine, RT_DOCKER);
+	fake_on_path(1, "no-kernel");	/* half set up: an error */
+	CHECK_INT(detect(HOST_MACOS_ARM64, "auto", "auto", &info, err,
+	    sizeof(err)), -1);
+	CHECK_STR(err, "Apple container runtime not available: no default "
+	    "kernel is configured\nConfigure it with: container system "
+	    "kernel set --recommended");
+	fake_on_path(1, "unregistered");
+	CHECK_INT(detect(HOST_MACOS_ARM64, NULL, NULL, &info, err,
+	    sizeof(err)), -1);
+	CHECK_CONTAINS(err, "container system start");
+	/* On Linux, auto never asks the Apple CLI. */
+	fake_on_path(1, "ready");
+	CHECK_INT(detect(HOST_LINUX, NULL, NULL, &info, err, sizeof(err)), 0);
+	CHECK_INT(info.engine, RT_DOCKER);
+	{
+		char *log = slurp(logpath);
+
+		CHECK_STR(log, "");
+		free(log);
+	}
+	fake_on_path(0, "ready");
+}
+
+static void
+test_apple_lifecycle(void)
+{
+	struct rt_spec	 s;
+	char		 err[512], gw[64], *log, *want, envlog[PATH_MAX + 64];
+	pid_t		 pid;
+	int		 status = -1;
+
+	fake_on_path(1, "ready");
+	setenv("FAKE_CONTAINER_GATEWAY", "192.168.66.1", 1);
+	rt_apple_gateway(gw, sizeof(gw));
+	CHECK_STR(gw, "192.168.66.1");
+	log = slurp(logpath);
+	CHECK_STR(log, "container network inspect default\n");
+	free(log);
+	fake_on_path(1, "unregistered");
+	rt_apple_gateway(gw, sizeof(gw));
+	CHECK_STR(gw, "192.168.64.1");		/* the fallback */
+	unsetenv("FAKE_CONTAINER_GATEWAY");
+
+	fake_on_path(1, "ready");
+	rt_spec_init(&s);
+	s.name = xstrdup("moat-a1");
+	s.image = xstrdup("moat-agent:latest");
+	s.remove = 1;
+	rt_spec_setenv(&s, "HTTP_PROXY", "http://moat:" SECRET
+	    "@192.168.66.1:4444");
+	rt_spec_add_mount(&s, tmpdir, "/workspace", 0);
+	strvec_push(&s.command, "true");
+	setenv("FAKE_CONTAINER_RUN_EXIT", "7", 1);
+	pid = rt_container_spawn(RT_APPLE, &s, UTIL_FD_NULL, UTIL_FD_NULL,
+	    UTIL_FD_INHERIT, err, sizeof(err));
+	CHECK(pid > 0);
+	if (pid > 0 && waitpid(pid, &status, 0) == pid)
+		CHECK_INT(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 7);
+	unsetenv("FAKE_CONTAINER_RUN_EXIT");
+	log = slurp(logpath);
+	want = xasprintf("container run --rm --name moat-a1 -e HTTP_PROXY "
+	    "-v %s:/workspace moat-agent:latest true\n", tmpdir);
+	CHECK_STR(log, want);
+	CHECK(strstr(log, SECRET) == NULL);
+	free(want);
+	free(log);
+	/* The CLI got the value through its environment. */
+	snprintf(envlog, sizeof(envlog), "%s.env", logpath);
+	log = slurp(envlog);
+	CHECK_STR(log, "HTTP_PROXY=http://moat:" SECRET "@192.168.66.1:4444\n");
+	free(log);
+	unlink(envlog);
+
+	unlink(logpath);
+	CHECK_INT(rt_container_stop(RT_APPLE, "moat-a1", 5, err,
+	    sizeof(err)), 0);
+	CHECK_INT(rt_container_remove(RT_APPLE, "moat-a1", err,
+	    sizeof(err)), 0);
+	log = slurp(logpath);
+	CHECK_STR(log, "container stop -t 5 moat-a1\n"
+	    "container delete --force moat-a1\n");
+	free(log);
+	CHECK_INT(rt_container_stop(RT_APPLE, "-rf", 5, err, sizeof(err)),
+	    -1);
+	CHECK_STR(err, "bad container name \"-rf\"");
+	/* Per-run networks are a Docker/Podman thing. */
+	{
+		struct rt_network net;
+
+		CHECK_INT(rt_network_create(RT_APPLE, "x", NULL, &net, err,
+		    sizeof(err)), -1);
+		CHECK_STR(err, "per-run networks need docker or podman");
+	}
+	rt_spec_free(&s);
+	fake_on_path(0, "ready");
+}
+
+/* ---- Docker, for real ------------------------------------------------ */
+
+static void
+test_docker_probe(void)
+{
+	char		*argv[] = { "docker", "version", "--format",
+			    "{{.Server.Version}}", NULL };
+	struct rt_info	 info;
+	char		*v;
+
+	v = sh_out(argv, NULL);
+	CHECK_INT(rt_probe(RT_DOCKER, &info), 0);
+	CHECK_INT(info.state, RT_STATE_READY);
+	CHECK_STR(info.version, v);
+	CHECK(*info.version != '\0');
+	CHECK_INT(info.gvisor, 1);	/* runsc is registered here */
+	CHECK_INT(info.desktop, 0);
+	free(v);
+}
+
+static void
+test_docker_down(void)
+{
+	struct rt_info	info;
+	char		sock[PATH_MAX + 32], err[1024];
+
+	/* The real docker CLI against a daemon that is not there. */
+	snprintf(sock, sizeof(sock), "unix://%s/no-daemon.sock", tmpdir);
+	setenv("DOCKER_HOST", sock, 1);
+	CHECK_INT(rt_probe(RT_DOCKER, &info), -1);
+	CHECK_INT(info.state, RT_STATE_NOT_RUNNING);
+	CHECK(strncmp(info.reason, "cannot connect to the Docker daemon",
+	    35) == 0);
+	CHECK_CONTAINS(info.reason, "\nStart it with: sudo systemctl start "
+	    "docker\n           or: sudo dockerd &");
+	CHECK(strstr(info.reason, "gVisor") == NULL);
+	CHECK(strstr(info.reason, "runsc") == NULL);
+	CHECK_INT(rt_detect("docker", NULL, &info, err, sizeof(err)), -1);
+	CHECK(strncmp(err, "cannot connect to the Docker daemon", 35) == 0);
+	/* Auto on Linux: Docker down, no Podman: Docker's message. */
+	CHECK_INT(detect(HOST_LINUX, NULL, NULL, &info, err, sizeof(err)),
+	    -1);
+	CHECK(strncmp(err, "cannot connect to the Docker daemon", 35) == 0);
+	unsetenv("DOCKER_HOST");
+}
+
+/* Writes an executable script named name into dir. */
+static void
+write_script(const char *dir, const char *name, const char *body)
+{
+	char	 path[PATH_MAX + 64];
+	FILE	*fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fp = fopen(path, "w")) == NULL)
+		return;
+	fputs(body, fp);
+	fclose(fp);
+	chmod(path, 0755);
+}
+
+static void
+test_docker_without_runsc(void)
+{
+	struct rt_info	 info;
+	char		 wrapdir[PATH_MAX + 16], path[PATH_MAX + 8192], *real;
+	char		*body;
+
+	if ((real = util_which("docker")) == NULL) {
+		CHECK(!"docker not found");
+		return;
+	}
+	snprintf(wrapdir, sizeof(wrapdir), "%s/wrap", tmpdir);
+	mkdir(wrapdir, 0700);
+	/* The real daemon, with runsc removed from its runtime list. */
+	body = xasprintf("#!/bin/sh\n"
+	    "if [ \"$1\" = info ]; then\n"
+	    "  out=$(%s \"$@\") || exit $?\n"
+	    "  printf '%%s\\n' \"$out\" | sed 's/,\\{0,1\\}\"runsc\":{[^}]*}//'\n"
+	    "  exit 0\n"
+	    "fi\n"
+	    "exec %s \"$@\"\n", real, real);
+	write_script(wrapdir, "docker", body);
+	free(body);
+	snprintf(path, sizeof(path), "%s:%s", wrapdir, orig_path);
+	setenv("PATH", path, 1);
+	CHECK_INT(rt_probe(RT_DOCKER, &info), 0);
+	CHECK_INT(info.state, RT_STATE_READY);
+	CHECK_INT(info.gvisor, 0);
+	setenv("PATH", orig_path, 1);
+	CHECK_INT(rt_probe(RT_DOCKER, &info), 0);
+	CHECK_INT(info.gvisor, 1);
+	free(real);
+}
+
+static int
+docker_ok(char *const argv[])
+{
+	int	 st = -1;
+	char	*o = sh_out(argv, &st);
+
+	free(o);
+	return st == 0;
+}
+
+static void
+test_network(void)
+{
+	struct rt_network	 net;
+	struct strvec		 labels = STRVEC_INIT;
+	char			 name[64], err[512], sys[128], *o;
+	char			*inspect[] = { "docker", "network", "inspect",
+				    "--format", "{{.Internal}} "
+				    "{{index .Labels \"moat.run\"}}", name,
+				    NULL };
+	struct stat		 st;
+
+	snprintf(name, sizeof(name), "moat-test-rt-%ld", (long)getpid());
+	strvec_pushf(&labels, "moat.run=test-rt-%ld", (long)getpid());
+	strvec_pushf(&labels, "moat.pid=%ld", (long)getpid());
+	CHECK_INT(rt_network_create(RT_DOCKER, name, &labels, &net, err,
+	    sizeof(err)), 0);
+	CHECK_STR(net.name, name);
+	CHECK(strncmp(net.bridge, "br-", 3) == 0 && strlen(net.bridge) == 15);
+	CHECK(strncmp(net.bridge + 3, net.id, 12) == 0);
+	CHECK(strchr(net.subnet, '/') != NULL);
+	snprintf(sys, sizeof(sys), "/sys/class/net/%s", net.bridge);
+	CHECK(stat(sys, &st) == 0);		/* the host interface */
+	o = sh_out(inspect, NULL);
+	{
+		char *want = xasprintf("true test-rt-%ld", (long)getpid());
+
+		CHECK_STR(o, want);
+		free(want);
+	}
+	free(o);
+	/* A second create with the same name fails and leaves the first. */
+	{
+		struct rt_network n2;
+
+		CHECK_INT(rt_network_create(RT_DOCKER, name, &labels, &n2,
+		    err, sizeof(err)), -1);
+		CHECK_CONTAINS(err, "network create");
+		CHECK(docker_ok(inspect));
+	}
+	CHECK_INT(rt_network_remove(RT_DOCKER, name, err, sizeof(err)), 0);
+	CHECK(!docker_ok(inspect));
+	CHECK_INT(rt_network_remove(RT_DOCKER, name, err, sizeof(err)), 0);
+	CHECK_INT(rt_network_create(RT_DOCKER, "bad name", NULL, &net, err,
+	    sizeof(err)), -1);
+	CHECK_STR(err, "bad network name \"bad name\"");
+	/* Cleanup even when a check above failed. */
+	(void)rt_network_remove(RT_DOCKER, name, err, sizeof(err));
+	strvec_free(&labels);
+}
+
+static void
+test_firewall(void)
+{
+	struct rt_network	 net;
+	char			 name[64], runid[32], chain[64], err[512], *o;
+	char			*lsch[] = { "iptables", "-w", "5", "-S", chain,
+				    NULL };
+	char			*lsin[] = { "iptables", "-w", "5", "-S",
+				    "INPUT", NULL };
+	char			*want;
+	int			 st;
+
+	if (!rt_firewall_capable()) {
+		printf("# firewall: not root here, checking the refusal\n");
+		CHECK_INT(rt_firewall_add("r", "br-x", "172.19.0.1", 80, err,
+		    sizeof(err)), -1);
+		CHECK_CONTAINS(err, "CAP_NET_ADMIN");
+		return;
+	}
+	snprintf(runid, sizeof(runid), "test-fw-%ld", (long)getpid());
+	snprintf(chain, sizeof(chain), "MOAT-%s", runid);
+	snprintf(name, sizeof(name), "moat-test-fw-%ld", (long)getpid());
+	if (rt_network_create(RT_DOCKER, name, NULL, &net, err,
+	    sizeof(err)) == -1) {
+		CHECK(!"network create failed");
+		printf("# %s\n", err);
+		return;
+	}
+	CHECK_INT(rt_firewall_add(runid, net.bridge, net.gateway, 41234, err,
+	    sizeof(err)), 0);
+	o = sh_out(lsch, &st);
+	want = xasprintf("-N %s\n-A %s -d %s/32 -p tcp -m tcp --dport 41234 "
+	    "-j ACCEPT\n-A %s -j DROP", chain, chain, net.gateway, chain);
+	CHECK_STR(o, want);
+	free(want);
+	free(o);
+	o = sh_out(lsin, NULL);
+	want = xasprintf("-A INPUT -i %s -j %s", net.bridge, chain);
+	CHECK_CONTAINS(o, want);
+	free(o);
+	/* Adding twice replaces, never duplicates. */
+	CHECK_INT(rt_firewall_add(runid, net.bridge, net.gateway, 41235, err,
+	    sizeof(err)), 0);
+	o = sh_out(lsin, NULL);
+	CHECK(strstr(o, want) != NULL &&
+	    strstr(strstr(o, want) + 1, want) == NULL);
+	free(o);
+	free(want);
+	CHECK_INT(rt_firewall_remove(runid, err, sizeof(err)), 0);
+	o = sh_out(lsch, &st);
+	CHECK(st != 0);			/* the chain is gone */
+	free(o);
+	o = sh_out(lsin, NULL);
+	CHECK(strstr(o, chain) == NULL);
+	free(o);
+	CHECK_INT(rt_firewall_remove(runid, err, sizeof(err)), 0);
+	CHECK_INT(rt_firewall_add("bad id!", net.bridge, net.gateway, 1, err,
+	    sizeof(err)), -1);
+	(void)rt_firewall_remove(runid, err, sizeof(err));
+	(void)rt_network_remove(RT_DOCKER, name, err, sizeof(err));
+}
+
+/* A pid that certainly belongs to no process now. */
+static pid_t
+dead_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	return pid;
+}
+
+static void
+test_orphans(void)
+{
+	char	 img[64], cdead[64], clive[64], ckeep[64], ndead[64];
+	char	 runsdir[PATH_MAX + 8], md[PATH_MAX + 64], err[1024];
+	char	 ldead[64], llive[64], lpid[64], lended[64], nended[64];
+	char	*o, *tarcmd;
+	int	 n = -1, st;
+	long	 me = (long)getpid(), dead = (long)dead_pid();
+
+	snprintf(img, sizeof(img), "moat-test-empty:%ld", me);
+	snprintf(cdead, sizeof(cdead), "moat-test-dead-%ld", me);
+	snprintf(clive, sizeof(clive), "moat-test-live-%ld", me);
+	snprintf(ckeep, sizeof(ckeep), "moat-test-keep-%ld", me);
+	snprintf(ndead, sizeof(ndead), "moat-test-ndead-%ld", me);
+	snprintf(nended, sizeof(nended), "moat-test-nended-%ld", me);
+	snprintf(ldead, sizeof(ldead), "moat.run=orph-%ld", me);
+	snprintf(llive, sizeof(llive), "moat.run=live-%ld", me);
+	snprintf(lended, sizeof(lended), "moat.run=ended-%ld", me);
+	snprintf(lpid, sizeof(lpid), "moat.pid=%ld", dead);
+
+	/* An empty image: enough to create (not start) containers. */
+	tarcmd = xasprintf("tar cf - -T /dev/null | docker import - %s "
+	    ">/dev/null", img);
+	{
+		char *argv[] = { "sh", "-c", tarcmd, NULL };
+
+		free(sh_out(argv, &st));
+		CHECK_INT(st, 0);
+	}
+	free(tarcmd);
+	{
+		char mypid[64];
+		char *c1[] = { "docker", "create", "--name", cdead, "--label",
+		    ldead, "--label", lpid, img, "true", NULL };
+		char *c2[] = { "docker", "create", "--name", clive, "--label",
+		    llive, "--label", mypid, img, "true", NULL };
+		char *c3[] = { "docker", "create", "--name", ckeep, "--label",
+		    ldead, "--label", lpid, "--label", "moat.keep=1", img,
+		    "true", NULL };
+		char *n1[] = { "docker", "network", "create", "--internal",
+		    "--label", ldead, "--label", lpid, ndead, NULL };
+		char *n2[] = { "docker", "network", "create", "--internal",
+		    "--label", lended, "--label", mypid, nended, NULL };
+
+		snprintf(mypid, sizeof(mypid), "moat.pid=%ld", me);
+		CHECK(docker_ok(c1));
+		CHECK(docker_ok(c2));
+		CHECK(docker_ok(c3));
+		CHECK(docker_ok(n1));
+		CHECK(docker_ok(n2));
+	}
+	/* A run whose metadata says it ended, though its pid lives. */
+	snprintf(runsdir, sizeof(runsdir), "%s/runs", tmpdir);
+	snprintf(md, sizeof(md), "%s/ended-%ld", runsdir, me);
+	CHECK(util_mkdir_p(md, 0700) == 0);
+	strcat(md, "/metadata.json");
+	o = xasprintf("{\"id\": \"ended-%ld\", \"pid\": %ld, \"start\": "
+	    "\"2026-01-01T00:00:00Z\", \"end\": \"2026-01-01T00:01:00Z\"}\n",
+	    me, me);
+	CHECK_INT(util_write_atomic(md, o, strlen(o), 0600, err, sizeof(err)),
+	    0);
+	free(o);
+
+	CHECK_INT(rt_cleanup_orphans(RT_DOCKER, runsdir, &n, err,
+	    sizeof(err)), 0);
+	CHECK(n >= 3);		/* others' orphans may go too */
+	{
+		char *i1[] = { "docker", "inspect", cdead, NULL };
+		char *i2[] = { "docker", "inspect", clive, NULL };
+		char *i3[] = { "docker", "inspect", ckeep, NULL };
+		char *i4[] = { "docker", "network", "inspect", ndead, NULL };
+		char *i5[] = { "docker", "network", "inspect", nended, NULL };
+
+		CHECK(!docker_ok(i1));		/* dead pid: removed */
+		CHECK(docker_ok(i2));		/* live pid: kept */
+		CHECK(docker_ok(i3));		/* --keep: kept */
+		CHECK(!docker_ok(i4));		/* dead pid: removed */
+		CHECK(!docker_ok(i5));		/* run ended: removed */
+	}
+	/* Leave nothing behind. */
+	{
+		char *r1[] = { "docker", "rm", "-f", cdead, clive, ckeep, NULL };
+		char *r2[] = { "docker", "network", "rm", ndead, nended, NULL };
+		char *r3[] = { "docker", "rmi", "-f", img, NULL };
+
+		free(sh_out(r1, NULL));
+		free(sh_out(r2, NULL));
+		free(sh_out(r3, NULL));
+	}
+}
+
+/* ---- Podman (live, where installed) ---------------------------------- */
+
+static int
+podman_main(void)
+{
+	struct rt_info		 info;
+	struct rt_network	 net;
+	char			 err[512], name[64], *p;
+
+	if ((p = util_which("podman")) == NULL) {
+		printf("skipped: podman not installed\n");
+		return 77;
+	}
+	free(p);
+	harness_cur = "podman";
+	CHECK_INT(rt_probe(RT_PODMAN, &info), 0);
+	CHECK(*info.version != '\0');
+	snprintf(name, sizeof(name), "moat-test-pm-%ld", (long)getpid());
+	CHECK_INT(rt_network_create(RT_PODMAN, name, NULL, &net, err,
+	    sizeof(err)), 0);
+	CHECK(*net.gateway != '\0');
+	CHECK(*net.bridge != '\0');
+	CHECK_INT(rt_network_remove(RT_PODMAN, name, err, sizeof(err)), 0);
+	(void)rt_network_remove(RT_PODMAN, name, err, sizeof(err));
+	return harness_cur_failed ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char	*src = getenv("MOAT_SRC"), *path = getenv("PATH");
+
+	if (argc > 1 && strcmp(argv[1], "podman") == 0)
+		return podman_main();
+	snprintf(orig_path, sizeof(orig_path), "%s", path ? path :
+	    "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/moat-test-rt-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(fakedir, sizeof(fakedir), "%s/tests/integ/fake-container",
+	    src ? src : "../..");
+	snprintf(logpath, sizeof(logpath), "%s/container.log", tmpdir);
+	snprintf(approot, sizeof(approot), "%s/Application Support/"
+	    "com.apple.container", tmpdir);
+	setenv("FAKE_CONTAINER_LOG", logpath, 1);
+	setenv("FAKE_CONTAINER_APPROOT", approot, 1);
+	unsetenv("MOAT_RUNTIME");
+	unsetenv("DOCKER_HOST");
+
+	RUN(test_engine_names);
+	RUN(test_argv_docker);
+	RUN(test_argv_runsc_off_and_minimal);
+	RUN(test_argv_podman);
+	RUN(test_argv_apple);
+	RUN(test_argv_refusals);
+	RUN(test_env_replace_and_parent);
+	RUN(test_apple_states);
+	RUN(test_apple_detect);
+	RUN(test_apple_lifecycle);
+	RUN(test_docker_probe);
+	RUN(test_docker_down);
+	RUN(test_docker_without_runsc);
+	RUN(test_network);
+	RUN(test_firewall);
+	RUN(test_orphans);
+
+	{
+		char *argv_rm[] = { "rm", "-rf", tmpdir, NULL };
+		int st;
+
+		free(sh_out(argv_rm, &st));
+	}
+	return harness_done();
+}
