@@ -128,12 +128,13 @@ secret_prompt(struct secret *s, const char *prompt)
 		sigaction(sigs[i], &sa, &old[i]);
 	quiet = saved;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
-	fputs(prompt, stderr);
-	fflush(stderr);
+	/* Echo goes off before the prompt shows, so no typed byte echoes. */
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == -1) {
 		log_err("cannot turn off the terminal's echo");
 		goto out;
 	}
+	fputs(prompt, stderr);
+	fflush(stderr);
 	for (;;) {
 		n = read(STDIN_FILENO, &c, 1);
 		if (n < 0 && errno == EINTR && prompt_signal == 0)
