@@ -299,8 +299,18 @@ probe_apple(struct rt_info *info)
 		rt_chomp(v);
 		if (strcmp(k, "app-root") == 0)
 			snprintf(approot, sizeof(approot), "%s", v);
-		else if (strcmp(k, "apiserver-version") == 0)
+		else if (strcmp(k, "apiserver-version") == 0) {
+			/* "container-apiserver version 0.9.0 (build: ...)"
+			 * in older releases, the bare version in newer. */
+			char *w = strstr(v, "version ");
+
+			if (w != NULL) {
+				w += strlen("version ");
+				w[strcspn(w, " ")] = '\0';
+				v = w;
+			}
 			snprintf(info->version, sizeof(info->version), "%s", v);
+		}
 	}
 	if (*approot == '\0') {
 		if ((env = getenv("CONTAINER_APP_ROOT")) != NULL && *env)

@@ -15,3 +15,12 @@ set_tests_properties(test_runtime_podman PROPERTIES SKIP_RETURN_CODE 77
 
 moat_test(test_sandbox SOURCES unit/test_sandbox.c
 	LIBS moat_runtime moat_config moat_util LABELS docker)
+
+# moat status, without the rest of the binary: cmd_status.c with the run
+# records it reads.
+moat_test(test_status SOURCES unit/test_status.c
+	${PROJECT_SOURCE_DIR}/cmd/cmd_status.c
+	${PROJECT_SOURCE_DIR}/cmd/run_record.c
+	${PROJECT_SOURCE_DIR}/cmd/run_json.c
+	LIBS moat_sandbox moat_runtime moat_config moat_util LABELS docker)
+target_include_directories(test_status PRIVATE ${PROJECT_SOURCE_DIR}/cmd)
