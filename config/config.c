@@ -154,7 +154,7 @@ errs_finish(struct errs *e, const char *file, char *err, size_t errlen)
 
 		e->n--;		/* room for this last line */
 		e->dropped = 0;
-		errs_add(e, "%s: %d more errors not shown", file, dropped + 1);
+		errs_add(e, "%s: %d more errors not shown", file, dropped);
 	}
 	if (err == NULL || errlen == 0)
 		return;
@@ -921,7 +921,7 @@ do_command(struct ld *ld)
 		switch (get_scalar(ld, "command entries", "strings", &s,
 		    &im)) {
 		case VAL_OK:
-			if (ld->cfg->command.n == 0 && *s == '\0')
+			if (ld->cfg->command.n == 0 && !bad && *s == '\0')
 				errat(ld, im, "the program name (the first "
 				    "command entry) must not be empty");
 			strvec_take(&ld->cfg->command, s);
@@ -1214,7 +1214,7 @@ do_grants(struct ld *ld)
 }
 
 static void
-do_policy(struct ld *ld)
+do_policy(struct ld *ld, yaml_mark_t km)
 {
 	yaml_mark_t	 m;
 	char		*s, sb[SHOWBUF];
@@ -1228,7 +1228,7 @@ do_policy(struct ld *ld)
 		    "(got \"%s\")", SHOWS(s, sb));
 	else {
 		ld->cfg->policy = (enum config_policy)p;
-		ld->cfg->line_policy = (int)m.line + 1;
+		ld->cfg->line_policy = (int)km.line + 1;
 	}
 	free(s);
 }
@@ -1260,7 +1260,7 @@ add_allow(struct ld *ld, const char *s, yaml_mark_t m)
 }
 
 static void
-do_allow(struct ld *ld)
+do_allow(struct ld *ld, yaml_mark_t km)
 {
 	yaml_mark_t	 m, im;
 	char		*s;
@@ -1269,7 +1269,7 @@ do_allow(struct ld *ld)
 	if ((r = enter_seq(ld, "network.allow", "a list of host patterns",
 	    &m)) == -1)
 		return;
-	ld->cfg->line_allow = (int)m.line + 1;
+	ld->cfg->line_allow = (int)km.line + 1;
 	if (r == 0)
 		return;
 	while (in_seq(ld)) {
@@ -1332,9 +1332,9 @@ do_network(struct ld *ld)
 		return;
 	while (mapit_next(ld, &it, &key, &km) == 1) {
 		if (strcmp(key, "policy") == 0)
-			do_policy(ld);
+			do_policy(ld, km);
 		else if (strcmp(key, "allow") == 0)
-			do_allow(ld);
+			do_allow(ld, km);
 		else if (strcmp(key, "host") == 0)
 			do_host_ports(ld);
 		else {

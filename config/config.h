@@ -69,8 +69,10 @@ struct config {
 	int			 sandbox;	/* 1 default; 0: runc */
 	enum config_runtime	 runtime;
 	int			 interactive;
-	int			 line_policy;	/* line of network.policy, 0 */
-	int			 line_allow;	/* line of network.allow, 0 */
+	int			 line_policy;	/* line of network.policy's
+						   key, 0: not set */
+	int			 line_allow;	/* line of network.allow's
+						   key, 0: not set */
 };
 
 /*
@@ -83,9 +85,10 @@ struct config {
  * with "agent.yaml" ("./proj" gives "./proj/agent.yaml", "proj/" gives
  * "proj/agent.yaml"), except that "." gives plain "agent.yaml".
  *
- * On error returns NULL and writes every error found (at most 100), one
- * per line without a trailing newline, into err (cut at a line boundary
- * when errlen is short).  Each line starts with the file name, then
+ * On error returns NULL and writes every error found, one per line
+ * without a trailing newline, into err (cut at a line boundary when errlen
+ * is short); after 100 errors, one last line "<file>: N more errors not
+ * shown".  Each line starts with the file name, then
  * line:col (1-based, columns counted in characters) where the problem is:
  *   agent.yaml:12:5: unknown key "credentails" (did you mean "grants"?)
  * Problems with the file as a whole have no line:col:
