@@ -7,3 +7,22 @@ moat_test(test_run_record SOURCES unit/test_run_record.c
 	LIBS moat_util)
 target_include_directories(test_run_record PRIVATE
 	${PROJECT_SOURCE_DIR}/cmd)
+
+# moat run end to end against the real Docker engine (exit 77: no daemon).
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_FOUND)
+	foreach(sc inject exit token strict isolation signals sigkill errors)
+		foreach(rt runc runsc)
+			if(sc STREQUAL "errors" AND rt STREQUAL "runsc")
+				continue()
+			endif()
+			set(t e2e_run_${sc}_${rt})
+			add_test(NAME ${t} COMMAND ${Python3_EXECUTABLE}
+				${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e.py ${sc} ${rt})
+			set_tests_properties(${t} PROPERTIES TIMEOUT 600
+				SKIP_RETURN_CODE 77 RESOURCE_LOCK docker
+				LABELS e2e
+				ENVIRONMENT "MOAT_BIN=$<TARGET_FILE:moat>;MOAT_SRC=${PROJECT_SOURCE_DIR}")
+		endforeach()
+	endforeach()
+endif()
