@@ -8,8 +8,12 @@
  * Usage: test_runtime            all tests except the Podman live ones
  *        test_runtime podman     Podman live tests (exit 77: skipped)
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <poll.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -780,6 +784,144 @@ test_firewall(void)
 	(void)rt_network_remove(RT_DOCKER, name, err, sizeof(err));
 }
 
+/* A listener on 0.0.0.0 (all interfaces, like a careless host service). */
+static int
+listen_any(int *port)
+{
+	struct sockaddr_in	sin;
+	socklen_t		sl = sizeof(sin);
+	int			fd, one = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(fd, 16) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/* Child: answers "HTTP/1.0 200" on both listeners for at most 120 s. */
+static pid_t
+serve(int a, int b)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	alarm(120);
+	for (;;) {
+		struct pollfd	pf[2] = { { a, POLLIN, 0 }, { b, POLLIN, 0 } };
+		int		i, c;
+		char		buf[512];
+		static const char resp[] =
+		    "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+
+		if (poll(pf, 2, -1) <= 0)
+			continue;
+		for (i = 0; i < 2; i++) {
+			if (!(pf[i].revents & POLLIN))
+				continue;
+			if ((c = accept(pf[i].fd, NULL, NULL)) == -1)
+				continue;
+			(void)!read(c, buf, sizeof(buf));
+			(void)!write(c, resp, sizeof(resp) - 1);
+			close(c);
+		}
+	}
+}
+
+/* curl from a container on net to gw:port; returns curl's exit status. */
+static int
+curl_from(const char *img, const char *net, const char *gw, int port)
+{
+	char	 url[128], *o;
+	char	*argv[] = { "docker", "run", "--rm", "--network", (char *)net,
+		    (char *)img, "curl", "-s", "-o", "/dev/null", "--connect-timeout",
+		    "5", "-m", "30",
+		    url, NULL };
+	int	 st = -1;
+
+	snprintf(url, sizeof(url), "http://%s:%d/", gw, port);
+	o = sh_out(argv, &st);
+	free(o);
+	return st;
+}
+
+/*
+ * The rule at work: a container on the per-run network reaches the
+ * proxy port on the gateway but not another host service listening on
+ * all interfaces; without the rule it does reach it (so this can fail).
+ */
+static void
+test_firewall_live(void)
+{
+	struct rt_network	 net;
+	char			 name[64], runid[32], img[64], err[512];
+	char			*mk, *o;
+	int			 a, b, pa = 0, pb = 0, st;
+	pid_t			 srv;
+
+	if (!rt_firewall_capable()) {
+		printf("# firewall live: not capable here\n");
+		return;
+	}
+	snprintf(img, sizeof(img), "moat-test-rt-img:%ld", (long)getpid());
+	mk = xasprintf("%s/tests/e2e/mkimage.sh", getenv("MOAT_SRC") ?
+	    getenv("MOAT_SRC") : "../..");
+	{
+		char *argv[] = { "sh", mk, img, NULL };
+
+		o = sh_out(argv, &st);
+		free(o);
+	}
+	free(mk);
+	if (st != 0) {
+		CHECK(!"could not build the test image");
+		return;
+	}
+	snprintf(runid, sizeof(runid), "test-fwl-%ld", (long)getpid());
+	snprintf(name, sizeof(name), "moat-test-fwl-%ld", (long)getpid());
+	if ((a = listen_any(&pa)) == -1 || (b = listen_any(&pb)) == -1) {
+		CHECK(!"listen");
+		return;
+	}
+	srv = serve(a, b);
+	close(a);
+	close(b);
+	if (rt_network_create(RT_DOCKER, name, NULL, &net, err,
+	    sizeof(err)) == -1) {
+		CHECK(!"network create");
+		goto out;
+	}
+	/* Without the rule the host service is reachable: the hole. */
+	CHECK_INT(curl_from(img, name, net.gateway, pb), 0);
+	CHECK_INT(rt_firewall_add(runid, net.bridge, net.gateway, pa, err,
+	    sizeof(err)), 0);
+	CHECK_INT(curl_from(img, name, net.gateway, pa), 0);	/* proxy */
+	CHECK(curl_from(img, name, net.gateway, pb) != 0);	/* blocked */
+	CHECK_INT(rt_firewall_remove(runid, err, sizeof(err)), 0);
+	CHECK_INT(curl_from(img, name, net.gateway, pb), 0);
+ out:
+	(void)rt_firewall_remove(runid, err, sizeof(err));
+	(void)rt_network_remove(RT_DOCKER, name, err, sizeof(err));
+	if (srv > 0) {
+		kill(srv, SIGKILL);
+		waitpid(srv, NULL, 0);
+	}
+	{
+		char *argv[] = { "docker", "rmi", "-f", img, NULL };
+
+		free(sh_out(argv, NULL));
+	}
+}
+
 /* A pid that certainly belongs to no process now. */
 static pid_t
 dead_pid(void)
@@ -951,6 +1093,7 @@ main(int argc, char **argv)
 	RUN(test_docker_without_runsc);
 	RUN(test_network);
 	RUN(test_firewall);
+	RUN(test_firewall_live);
 	RUN(test_orphans);
 
 	{
