@@ -278,8 +278,12 @@ json_str(FILE *fp, const char *s)
 	fputc('"', fp);
 }
 
+/*
+ * One credential as text (name, fingerprint, time, then a line per
+ * binding) or as a JSON object.  Never the secret.
+ */
 static void
-print_text(FILE *fp, const struct creds_record *r)
+print_record(FILE *fp, const struct creds_record *r, int json)
 {
 	const struct creds_binding	*b;
 	char				 fp8[CREDS_FP_LEN + 1], t[64];
@@ -288,55 +292,42 @@ print_text(FILE *fp, const struct creds_record *r)
 
 	creds_fingerprint(r, fp8);
 	format_time(r->created, t, sizeof(t));
-	fprintf(fp, "%s  fingerprint %s  granted %s\n", r->name, fp8, t);
+	if (json) {
+		fputs("{\"name\":", fp);
+		json_str(fp, r->name);
+		fprintf(fp, ",\"created\":\"%s\",\"fingerprint\":\"%s\","
+		    "\"bindings\":[", t, fp8);
+	} else
+		fprintf(fp, "%s  fingerprint %s  granted %s\n", r->name, fp8,
+		    t);
 	for (i = 0; i < r->nbindings; i++) {
 		b = &r->bindings[i];
-		fputs("  ", fp);
+		fputs(json ? (i ? ",{\"hosts\":[" : "{\"hosts\":[") : "  ", fp);
 		for (j = 0; j < b->nhosts; j++) {
 			hostpat_format(&b->hosts[j], pat, sizeof(pat));
-			fprintf(fp, "%s%s", j ? ", " : "", pat);
+			fputs(j ? (json ? "," : ", ") : "", fp);
+			if (json)
+				json_str(fp, pat);
+			else
+				fputs(pat, fp);
 		}
-		if (b->basic)
+		if (json) {
+			fputs("],\"header\":", fp);
+			json_str(fp, b->header);
+			fprintf(fp, ",\"format\":\"%s\",\"%s\":",
+			    b->basic ? "basic" : "prefix", b->basic ? "user" :
+			    "prefix");
+			json_str(fp, b->prefix_or_user);
+			fputc('}', fp);
+		} else if (b->basic)
 			fprintf(fp, "  %s: Basic base64(%s:<secret>)\n",
 			    b->header, b->prefix_or_user);
 		else
 			fprintf(fp, "  %s: %s<secret>\n", b->header,
 			    b->prefix_or_user);
 	}
-}
-
-static void
-print_json(FILE *fp, const struct creds_record *r)
-{
-	const struct creds_binding	*b;
-	char				 fp8[CREDS_FP_LEN + 1], t[64];
-	char				 pat[HOST_MAX + 16];
-	size_t				 i, j;
-
-	creds_fingerprint(r, fp8);
-	format_time(r->created, t, sizeof(t));
-	fputs("{\"name\":", fp);
-	json_str(fp, r->name);
-	fprintf(fp, ",\"created\":\"%s\",\"fingerprint\":\"%s\","
-	    "\"bindings\":[", t, fp8);
-	for (i = 0; i < r->nbindings; i++) {
-		b = &r->bindings[i];
-		fprintf(fp, "%s{\"hosts\":[", i ? "," : "");
-		for (j = 0; j < b->nhosts; j++) {
-			hostpat_format(&b->hosts[j], pat, sizeof(pat));
-			if (j)
-				fputc(',', fp);
-			json_str(fp, pat);
-		}
-		fputs("],\"header\":", fp);
-		json_str(fp, b->header);
-		fprintf(fp, ",\"format\":\"%s\",\"%s\":",
-		    b->basic ? "basic" : "prefix", b->basic ? "user" :
-		    "prefix");
-		json_str(fp, b->prefix_or_user);
-		fputc('}', fp);
-	}
-	fputs("]}", fp);
+	if (json)
+		fputs("]}", fp);
 }
 
 /* ---- subcommands ------------------------------------------------------ */
@@ -362,12 +353,9 @@ grant_list(int json)
 			ret = 1;
 			continue;
 		}
-		if (json) {
-			if (shown)
-				fputc(',', stdout);
-			print_json(stdout, r);
-		} else
-			print_text(stdout, r);
+		if (json && shown)
+			fputc(',', stdout);
+		print_record(stdout, r, json);
 		shown++;
 		creds_record_free(r);
 	}
@@ -390,11 +378,9 @@ grant_show(const char *name, int json)
 		log_errx("%s", err);
 		return 1;
 	}
-	if (json) {
-		print_json(stdout, r);
+	print_record(stdout, r, json);
+	if (json)
 		fputc('\n', stdout);
-	} else
-		print_text(stdout, r);
 	creds_record_free(r);
 	return 0;
 }

@@ -93,33 +93,43 @@ make_env(struct strvec *env, const char *const *extra)
 		strvec_push(env, extra[i]);
 }
 
-/* Runs moat with args (NULL-terminated), input on stdin (len bytes). */
+/* Runs argv (the program first) with moat's environment plus extra. */
 static void
-run_env(struct res *r, const char *const *extra, const char *input,
-    size_t len, const char *const *args)
+run_argv(struct res *r, struct strvec *argv, const char *const *extra,
+    const char *input, size_t len)
 {
-	struct strvec	argv = STRVEC_INIT, env = STRVEC_INIT;
+	struct strvec	env = STRVEC_INIT;
 	char		err[256];
-	size_t		i;
 
 	free(r->out);
 	free(r->err);
 	memset(r, 0, sizeof(*r));
-	strvec_push(&argv, moat_bin);
-	for (i = 0; args[i] != NULL; i++)
-		strvec_push(&argv, args[i]);
 	make_env(&env, extra);
-	if (util_run(argv.v, env.v, input, len, &r->out, &r->err, 60000,
+	if (util_run(argv->v, env.v, input, len, &r->out, &r->err, 60000,
 	    &r->status, err, sizeof(err)) == -1) {
-		printf("cannot run %s: %s\n", moat_bin, err);
+		printf("cannot run %s: %s\n", argv->v[0], err);
 		r->status = -1;
 	}
 	if (r->out == NULL)
 		r->out = xstrdup("");
 	if (r->err == NULL)
 		r->err = xstrdup("");
-	strvec_free(&argv);
+	strvec_free(argv);
 	strvec_free(&env);
+}
+
+/* Runs moat with args (NULL-terminated), input on stdin (len bytes). */
+static void
+run_env(struct res *r, const char *const *extra, const char *input,
+    size_t len, const char *const *args)
+{
+	struct strvec	argv = STRVEC_INIT;
+	size_t		i;
+
+	strvec_push(&argv, moat_bin);
+	for (i = 0; args[i] != NULL; i++)
+		strvec_push(&argv, args[i]);
+	run_argv(r, &argv, extra, input, len);
 }
 
 static size_t
@@ -855,8 +865,10 @@ test_bad_files(void)
 static void
 grant_readonly(struct res *r, const char *name)
 {
-	char	script[1024];
-	const char *args[] = { "grant", name, "--host", "ro.example", NULL };
+	const char	*args[] = { "grant", name, "--host", "ro.example",
+	    NULL };
+	struct strvec	 argv = STRVEC_INIT;
+	char		 script[1024];
 
 	if (geteuid() != 0) {
 		chmod(home, 0500);
@@ -867,28 +879,14 @@ grant_readonly(struct res *r, const char *name)
 	snprintf(script, sizeof(script), "mount --bind %s %s && mount -o "
 	    "remount,bind,ro %s && exec %s grant %s --host ro.example", home,
 	    home, home, moat_bin, name);
-	{
-		const char *a[] = { "--mount", "--propagation", "private",
-		    "sh", "-c", script, NULL };
-		struct strvec	argv = STRVEC_INIT, env = STRVEC_INIT;
-		char		err[256];
-		size_t		i;
-
-		res_free(r);
-		strvec_push(&argv, "unshare");
-		for (i = 0; a[i] != NULL; i++)
-			strvec_push(&argv, a[i]);
-		make_env(&env, NULL);
-		if (util_run(argv.v, env.v, "ro-secret", 9, &r->out, &r->err,
-		    60000, &r->status, err, sizeof(err)) == -1) {
-			printf("  unshare: %s\n", err);
-			r->status = -1;
-		}
-		if (r->err == NULL)
-			r->err = xstrdup("");
-		strvec_free(&argv);
-		strvec_free(&env);
-	}
+	strvec_push(&argv, "unshare");
+	strvec_push(&argv, "--mount");
+	strvec_push(&argv, "--propagation");
+	strvec_push(&argv, "private");
+	strvec_push(&argv, "sh");
+	strvec_push(&argv, "-c");
+	strvec_push(&argv, script);
+	run_argv(r, &argv, NULL, "ro-secret", 9);
 }
 
 static void
