@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "runtime.h"
 #include "rt_private.h"
 
@@ -68,11 +70,17 @@ rt_firewall_capable(void)
 	return 1;
 }
 
-/* "MOAT-" + up to 23 characters of the run id; -1 for an unusable id. */
+/*
+ * The run's chain: "MOAT-<run id>" when the id fits iptables' 28-byte
+ * chain names, else "MOAT-h" + 22 hex digits of a BLAKE2b hash of the
+ * id (run ids share long prefixes, so truncating could collide).
+ * -1 for an unusable id.
+ */
 static int
 chain_name(const char *run_id, char *buf, size_t len)
 {
-	size_t i;
+	unsigned char	h[11];
+	size_t		i, n;
 
 	if (run_id == NULL || *run_id == '\0')
 		return -1;
@@ -80,7 +88,15 @@ chain_name(const char *run_id, char *buf, size_t len)
 		if (!isalnum((unsigned char)run_id[i]) && run_id[i] != '-' &&
 		    run_id[i] != '_')
 			return -1;
-	snprintf(buf, len, "MOAT-%.23s", run_id);
+	if (i <= 23) {
+		snprintf(buf, len, "MOAT-%s", run_id);
+		return 0;
+	}
+	crypto_generichash(h, sizeof(h), (const unsigned char *)run_id, i,
+	    NULL, 0);
+	n = (size_t)snprintf(buf, len, "MOAT-h");
+	for (i = 0; i < sizeof(h) && n + 3 <= len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%02x", h[i]);
 	return 0;
 }
 

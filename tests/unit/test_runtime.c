@@ -780,6 +780,32 @@ test_firewall(void)
 	CHECK_INT(rt_firewall_remove(runid, err, sizeof(err)), 0);
 	CHECK_INT(rt_firewall_add("bad id!", net.bridge, net.gateway, 1, err,
 	    sizeof(err)), -1);
+	/* Long run ids that differ only at the end get distinct chains. */
+	{
+		const char *id1 = "run-20260131-235959-0a1b2c";
+		const char *id2 = "run-20260131-235959-0a1b2d";
+		int n1, n2;
+
+		CHECK_INT(rt_firewall_add(id1, net.bridge, net.gateway, 1000,
+		    err, sizeof(err)), 0);
+		CHECK_INT(rt_firewall_add(id2, net.bridge, net.gateway, 1001,
+		    err, sizeof(err)), 0);
+		o = sh_out(lsin, NULL);
+		n1 = 0;
+		for (char *q = o; (q = strstr(q, "-j MOAT-h")) != NULL; q++)
+			n1++;
+		free(o);
+		CHECK_INT(n1, 2);
+		CHECK_INT(rt_firewall_remove(id1, err, sizeof(err)), 0);
+		o = sh_out(lsin, NULL);
+		n2 = 0;
+		for (char *q = o; (q = strstr(q, "-j MOAT-h")) != NULL; q++)
+			n2++;
+		free(o);
+		CHECK_INT(n2, 1);
+		CHECK_INT(rt_firewall_remove(id2, err, sizeof(err)), 0);
+		(void)rt_firewall_remove(id1, err, sizeof(err));
+	}
 	(void)rt_firewall_remove(runid, err, sizeof(err));
 	(void)rt_network_remove(RT_DOCKER, name, err, sizeof(err));
 }
