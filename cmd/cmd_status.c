@@ -3,6 +3,8 @@
  * the one `moat run` would use and its sandbox mode, and the runs that
  * are active now.
  */
+#include <sys/utsname.h>
+
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -109,6 +111,14 @@ nz(const char *s)
 	return s != NULL && *s != '\0' ? s : "-";
 }
 
+static int
+is_macos(void)
+{
+	struct utsname u;
+
+	return uname(&u) == 0 && strcmp(u.sysname, "Darwin") == 0;
+}
+
 static void
 print_text(const struct status *st, FILE *fp)
 {
@@ -119,6 +129,10 @@ print_text(const struct status *st, FILE *fp)
 	fprintf(fp, "Runtimes:\n");
 	for (i = 0; i < NENGINES; i++) {
 		r = &st->found[i];
+		/* Apple's runtime exists only on macOS: no news elsewhere. */
+		if (r->engine == RT_APPLE && r->state ==
+		    RT_STATE_NOT_INSTALLED && !is_macos())
+			continue;
 		fprintf(fp, "  %-7s %-22s %s", rt_engine_name(r->engine),
 		    nz(r->version), rt_state_name(r->engine, r->state));
 		if (r->state == RT_STATE_READY && r->engine != RT_APPLE)

@@ -167,8 +167,11 @@ daemon_down(struct rt_info *info, const char *errout, int status)
 		snprintf(info->reason, sizeof(info->reason),
 		    "cannot connect to the Docker daemon%s%s%s\n"
 		    "Start it with: sudo systemctl start docker\n"
-		    "           or: sudo dockerd &",
-		    *line ? " (" : "", line, *line ? ")" : "");
+		    "           or: sudo dockerd &%s",
+		    *line ? " (" : "", line, *line ? ")" : "",
+		    strstr(line, "permission denied") != NULL ?
+		    "\nIf it runs, let your user reach it: sudo usermod -aG "
+		    "docker $USER (then log in again)" : "");
 	else
 		snprintf(info->reason, sizeof(info->reason),
 		    "cannot connect to Podman%s%s%s\n"
