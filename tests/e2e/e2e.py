@@ -237,9 +237,19 @@ def labelled(kind, run_id):
     return sh(argv).stdout.split()
 
 
+def fw_chain_name(run_id):
+    # As runtime/firewall.c names it: the id, or a BLAKE2b-88 of a long one.
+    if len(run_id) <= 23:
+        return "MOAT-" + run_id
+    return "MOAT-h" + hashlib.blake2b(run_id.encode(),
+                                      digest_size=11).hexdigest()
+
+
 def fw_chains(run_id):
+    if shutil.which("iptables") is None:
+        return []
     out = sh(["iptables", "-S"], check_rc=False).stdout
-    return [l for l in out.splitlines() if ("MOAT-" + run_id[:23]) in l]
+    return [l for l in out.splitlines() if fw_chain_name(run_id) in l]
 
 
 def assert_torn_down(run_id, what):
@@ -525,6 +535,9 @@ def start_bg(env, cmd):
                          "label=moat.run=" + r]).stdout.strip() != "",
              "the container to run")
     env.cleanups.append(lambda: p.poll() is None and (p.kill(), p.wait()))
+    if os.geteuid() == 0 and shutil.which("iptables"):
+        check(len(fw_chains(r)) >= 3,
+              "while it runs the run's firewall chain is installed")
     return p, r
 
 
@@ -563,10 +576,10 @@ def sc_sigkill(env):
         sh([MOAT, "list", "--json"], env=env.env).stdout)}
     check(ls[rid]["state"] == "killed" and ls[rid]["exit_status"] is None,
           "moat list shows the killed run as killed")
-    # moat clean: nothing left; says so.
+    # moat clean after that: succeeds, and this run stays cleaned up.
     c = sh([MOAT, "clean"], env=env.env)
-    check(c.stdout.strip() == "cleaned up 0 runs", "moat clean: nothing "
-          "left (got %r)" % c.stdout)
+    check(c.stdout.startswith("cleaned up "), "moat clean runs")
+    assert_torn_down(rid, "after moat clean")
 
 
 def docker_wrapper(env, body):
@@ -618,6 +631,98 @@ def sc_errors(env):
           "a bad --resolve is refused")
 
 
+def write_run(home, rid, **kw):
+    d = os.path.join(home, "runs", rid)
+    os.makedirs(d, mode=0o700)
+    md = {"id": rid, "name": kw.get("name", "demo"), "project": "/p",
+          "image": "img", "runtime": "docker", "sandbox": "docker",
+          "container": "moat-" + rid, "network": None, "grants": ["gh"],
+          "pid": kw.get("pid", 1), "pid_start": kw.get("pid_start", 1),
+          "start": "x", "start_unix": kw.get("start", 1700000000),
+          "end": None, "end_unix": kw.get("end"),
+          "state": kw.get("state", "exited"),
+          "exit_status": kw.get("exit_status", 0)}
+    with open(os.path.join(d, "metadata.json"), "w") as f:
+        json.dump(md, f)
+    return d
+
+
+def sc_runs_cli(tmp):
+    """moat list, logs, trace, clean over hand-written run records."""
+    home = os.path.join(tmp, "home")
+    # No engine reachable: clean only touches the records here, never
+    # containers of other tests running at the same time.
+    env = dict(os.environ, MOAT_HOME=home,
+               DOCKER_HOST="unix://" + os.path.join(tmp, "no.sock"),
+               PATH=os.path.join(tmp, "nobin") + ":" + "/usr/bin:/bin")
+    p = sh([MOAT, "list"], env=env)
+    check(p.stdout == "no runs\n", "moat list with no runs")
+    check(sh([MOAT, "list", "--json"], env=env).stdout == "[]\n",
+          "moat list --json with no runs")
+    a = write_run(home, "run-20260101-000000-aaaaaa", exit_status=3,
+                  end=1700000100)
+    # A RUNNING record whose moat is gone (pid of a reaped child).
+    q = subprocess.Popen(["true"])
+    q.wait()
+    write_run(home, "run-20260102-000000-bbbbbb", name="other",
+              state="running", exit_status=None, pid=q.pid,
+              start=1800000000)
+    with open(os.path.join(a, "logs.txt"), "w") as f:
+        f.write("line one\nline two\n")
+    with open(os.path.join(a, "network.jsonl"), "w") as f:
+        f.write('{"time":"2026-01-01T00:00:01.000Z","run":"x",'
+                '"method":"GET","scheme":"https","host":"api.github.com",'
+                '"port":443,"path":"/user","status":200,"bytes_up":120,'
+                '"bytes_down":3400,"duration_ms":5,"decision":"allow",'
+                '"injected":["Authorization"]}\n'
+                'not json\n'
+                '{"time":"2026-01-01T00:00:02.000Z","method":"CONNECT",'
+                '"scheme":"tunnel","host":"evil.example","port":443,'
+                '"path":"","status":403,"bytes_up":0,"bytes_down":0,'
+                '"decision":"deny","injected":[],'
+                '"error":"not in network.allow"}\n')
+    p = sh([MOAT, "list"], env=env)
+    rows = p.stdout.splitlines()
+    check(len(rows) == 3 and rows[1].startswith(
+        "run-20260101-000000-aaaaaa  demo             exited   3 ")
+          and rows[2].split()[2] == "killed",
+          "moat list: oldest first, exit status, a dead run shows killed")
+    ls = json.loads(sh([MOAT, "list", "--json"], env=env).stdout)
+    check([(r["id"], r["state"], r["exit_status"]) for r in ls] ==
+          [("run-20260101-000000-aaaaaa", "exited", 3),
+           ("run-20260102-000000-bbbbbb", "killed", None)],
+          "moat list --json")
+    check(sh([MOAT, "logs", "run-20260101"], env=env).stdout ==
+          "line one\nline two\n", "moat logs by id prefix")
+    p = sh([MOAT, "trace", "--network", "demo"], env=env)
+    check(p.stdout ==
+          "2026-01-01T00:00:01.000Z GET https://api.github.com:443/user 200"
+          " 120/3400 allow injected=Authorization\n"
+          "2026-01-01T00:00:02.000Z CONNECT tunnel://evil.example:443 403"
+          " 0/0 deny error=\"not in network.allow\"\n",
+          "moat trace --network: one line per request (got %r)" % p.stdout)
+    check("network.jsonl:2: skipping a malformed line" in p.stderr,
+          "moat trace names a malformed line")
+    p = sh([MOAT, "logs", "run-2026"], env=env, check_rc=False)
+    check(p.returncode == 1 and 'moat: "run-2026" matches 2 runs' in
+          p.stderr, "an ambiguous prefix is an error")
+    p = sh([MOAT, "logs", "nope"], env=env, check_rc=False)
+    check(p.returncode == 1 and 'no run "nope" (see moat list)' in p.stderr,
+          "an unknown run is an error")
+    p = sh([MOAT, "trace", "demo"], env=env, check_rc=False)
+    check(p.returncode == 2, "moat trace without --network is a usage "
+          "error")
+    p = sh([MOAT, "clean"], env=env, check_rc=False)
+    print(p.stdout, p.stderr)
+    check("run run-20260102-000000-bbbbbb: its moat process is gone; "
+          "marked killed" in p.stdout, "moat clean marks the dead run")
+    with open(os.path.join(home, "runs", "run-20260102-000000-bbbbbb",
+                           "metadata.json")) as f:
+        md = json.load(f)
+    check(md["state"] == "killed" and md["end_unix"] is not None,
+          "metadata.json of the dead run now says killed, with an end")
+
+
 SCENARIOS = {
     "inject": sc_inject,
     "exit": sc_exit_status,
@@ -627,6 +732,7 @@ SCENARIOS = {
     "signals": sc_signals,
     "sigkill": sc_sigkill,
     "errors": sc_errors,
+    "runs_cli": None,
 }
 
 
@@ -635,6 +741,17 @@ def main():
         print(__doc__)
         return 2
     runtime = sys.argv[2] if len(sys.argv) > 2 else "runc"
+    if sys.argv[1] == "runs_cli":
+        tmp = tempfile.mkdtemp(prefix="moat-e2e-")
+        try:
+            sc_runs_cli(tmp)
+        except Fail as e:
+            print("FAIL: %s" % e)
+            return 1
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        print("PASS")
+        return 0
     if not docker_ok():
         print("SKIP: the Docker daemon is not reachable")
         return SKIP
