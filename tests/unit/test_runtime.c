@@ -145,24 +145,24 @@ test_engine_names(void)
 	    "Kernel Not Configured");
 }
 
+/* Docker and Podman take the same flags. */
 static void
-test_argv_docker(void)
+argv_docker_like(enum rt_engine e, const char *cli)
 {
 	struct rt_spec	 s;
 	struct strvec	 argv = STRVEC_INIT, envp = STRVEC_INIT;
 	char		 err[256], *got, *want;
 
 	full_spec(&s, 1);
-	CHECK_INT(rt_spec_argv(RT_DOCKER, &s, &argv, &envp, err,
-	    sizeof(err)), 0);
+	CHECK_INT(rt_spec_argv(e, &s, &argv, &envp, err, sizeof(err)), 0);
 	got = join(&argv);
-	want = xasprintf("docker run --rm -i -t --name moat-r1 --runtime "
+	want = xasprintf("%s run --rm -i -t --name moat-r1 --runtime "
 	    "runsc --security-opt no-new-privileges --pids-limit 1024 "
 	    "-m 536870912 --cpus 1.5 --user 1000:1000 -w /workspace "
 	    "--network moat-r1 --label moat.run=r1 --add-host "
 	    "host.docker.internal:host-gateway -e HTTPS_PROXY -e FOO "
 	    "-v %s:/workspace -v %s:/etc/moat-ca:ro moat-agent:latest sh -c "
-	    "echo hi", tmpdir, tmpdir);
+	    "echo hi", cli, tmpdir, tmpdir);
 	CHECK_STR(got, want);
 	CHECK_STR(argv.v[argv.n - 1], "echo hi");	/* one argument */
 	check_no_secret(&argv);
@@ -175,6 +175,18 @@ test_argv_docker(void)
 	strvec_free(&argv);
 	rt_env_free(&envp);
 	rt_spec_free(&s);
+}
+
+static void
+test_argv_docker(void)
+{
+	argv_docker_like(RT_DOCKER, "docker");
+}
+
+static void
+test_argv_podman(void)
+{
+	argv_docker_like(RT_PODMAN, "podman");
 }
 
 static void
@@ -202,33 +214,6 @@ test_argv_runsc_off_and_minimal(void)
 	got = join(&argv);
 	CHECK_STR(got, "docker run img");
 	free(got);
-	strvec_free(&argv);
-	rt_env_free(&envp);
-	rt_spec_free(&s);
-}
-
-static void
-test_argv_podman(void)
-{
-	struct rt_spec	 s;
-	struct strvec	 argv = STRVEC_INIT, envp = STRVEC_INIT;
-	char		 err[256], *got, *want;
-
-	full_spec(&s, 1);
-	CHECK_INT(rt_spec_argv(RT_PODMAN, &s, &argv, &envp, err,
-	    sizeof(err)), 0);
-	got = join(&argv);
-	want = xasprintf("podman run --rm -i -t --name moat-r1 --runtime "
-	    "runsc --security-opt no-new-privileges --pids-limit 1024 "
-	    "-m 536870912 --cpus 1.5 --user 1000:1000 -w /workspace "
-	    "--network moat-r1 --label moat.run=r1 --add-host "
-	    "host.docker.internal:host-gateway -e HTTPS_PROXY -e FOO "
-	    "-v %s:/workspace -v %s:/etc/moat-ca:ro moat-agent:latest sh -c "
-	    "echo hi", tmpdir, tmpdir);
-	CHECK_STR(got, want);
-	check_no_secret(&argv);
-	free(got);
-	free(want);
 	strvec_free(&argv);
 	rt_env_free(&envp);
 	rt_spec_free(&s);
@@ -612,45 +597,14 @@ test_docker_down(void)
 	unsetenv("DOCKER_HOST");
 }
 
-/* Writes an executable script named name into dir. */
-static void
-write_script(const char *dir, const char *name, const char *body)
-{
-	char	 path[PATH_MAX + 64];
-	FILE	*fp;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((fp = fopen(path, "w")) == NULL)
-		return;
-	fputs(body, fp);
-	fclose(fp);
-	chmod(path, 0755);
-}
-
 static void
 test_docker_without_runsc(void)
 {
-	struct rt_info	 info;
-	char		 wrapdir[PATH_MAX + 16], path[PATH_MAX + 8192], *real;
-	char		*body;
+	struct rt_info	info;
+	char		path[PATH_MAX + 8192];
 
-	if ((real = util_which("docker")) == NULL) {
-		CHECK(!"docker not found");
-		return;
-	}
-	snprintf(wrapdir, sizeof(wrapdir), "%s/wrap", tmpdir);
-	mkdir(wrapdir, 0700);
 	/* The real daemon, with runsc removed from its runtime list. */
-	body = xasprintf("#!/bin/sh\n"
-	    "if [ \"$1\" = info ]; then\n"
-	    "  out=$(%s \"$@\") || exit $?\n"
-	    "  printf '%%s\\n' \"$out\" | sed 's/,\\{0,1\\}\"runsc\":{[^}]*}//'\n"
-	    "  exit 0\n"
-	    "fi\n"
-	    "exec %s \"$@\"\n", real, real);
-	write_script(wrapdir, "docker", body);
-	free(body);
-	snprintf(path, sizeof(path), "%s:%s", wrapdir, orig_path);
+	snprintf(path, sizeof(path), "%s/no-runsc:%s", fakedir, orig_path);
 	setenv("PATH", path, 1);
 	CHECK_INT(rt_probe(RT_DOCKER, &info), 0);
 	CHECK_INT(info.state, RT_STATE_READY);
@@ -658,7 +612,6 @@ test_docker_without_runsc(void)
 	setenv("PATH", orig_path, 1);
 	CHECK_INT(rt_probe(RT_DOCKER, &info), 0);
 	CHECK_INT(info.gvisor, 1);
-	free(real);
 }
 
 static int
@@ -1025,9 +978,19 @@ test_orphans(void)
 	    0);
 	free(o);
 
-	CHECK_INT(rt_cleanup_orphans(RT_DOCKER, runsdir, &n, err,
-	    sizeof(err)), 0);
-	CHECK(n >= 3);		/* others' orphans may go too */
+	/*
+	 * Other moat runs on this machine may clean the same orphans at the
+	 * same time, or leave ones that cannot go yet: judge by what
+	 * happened to ours.
+	 */
+	if (rt_cleanup_orphans(RT_DOCKER, runsdir, &n, err, sizeof(err)) ==
+	    -1) {
+		char mine[32];
+
+		printf("# cleanup: %s\n", err);
+		snprintf(mine, sizeof(mine), "-%ld", me);
+		CHECK(strstr(err, mine) == NULL);
+	}
 	{
 		char *i1[] = { "docker", "inspect", cdead, NULL };
 		char *i2[] = { "docker", "inspect", clive, NULL };

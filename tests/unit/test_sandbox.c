@@ -119,32 +119,12 @@ static void
 test_decide_real_docker_without_runsc(void)
 {
 	struct rt_info	 i;
-	char		 dir[PATH_MAX + 16], path[PATH_MAX + 8192], err[1024];
-	char		 script[PATH_MAX + 32], *real, *body;
-	FILE		*fp;
+	char		 path[PATH_MAX + 8192], err[1024];
+	const char	*src = getenv("MOAT_SRC");
 	int		 runsc, warn;
 
-	if ((real = util_which("docker")) == NULL) {
-		CHECK(!"docker not found");
-		return;
-	}
-	snprintf(dir, sizeof(dir), "%s/wrap", ws);
-	mkdir(dir, 0700);
-	snprintf(script, sizeof(script), "%s/docker", dir);
-	body = xasprintf("#!/bin/sh\n"
-	    "if [ \"$1\" = info ]; then\n"
-	    "  out=$(%s \"$@\") || exit $?\n"
-	    "  printf '%%s\\n' \"$out\" | sed 's/,\\{0,1\\}\"runsc\":{[^}]*}//'\n"
-	    "  exit 0\n"
-	    "fi\n"
-	    "exec %s \"$@\"\n", real, real);
-	if ((fp = fopen(script, "w")) != NULL) {
-		fputs(body, fp);
-		fclose(fp);
-	}
-	chmod(script, 0755);
-	free(body);
-	snprintf(path, sizeof(path), "%s:%s", dir, orig_path);
+	snprintf(path, sizeof(path), "%s/tests/integ/fake-container/"
+	    "no-runsc:%s", src ? src : "../..", orig_path);
 	setenv("PATH", path, 1);
 	CHECK_INT(rt_detect("docker", NULL, &i, err, sizeof(err)), 0);
 	CHECK_INT(i.gvisor, 0);
@@ -157,9 +137,6 @@ test_decide_real_docker_without_runsc(void)
 	CHECK_INT(i.gvisor, 1);
 	CHECK_INT(decide(1, &i, NULL, 0, &runsc, &warn, err, sizeof(err)), 0);
 	CHECK_INT(runsc, 1);
-	unlink(script);
-	rmdir(dir);
-	free(real);
 }
 
 static void

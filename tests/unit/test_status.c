@@ -101,9 +101,7 @@ test_text_real_docker(void)
 static void
 test_docker_down_and_no_runsc(void)
 {
-	char	 sock[PATH_MAX + 32], dir[PATH_MAX + 16], script[PATH_MAX + 32];
-	char	 path[PATH_MAX + 8192], *o, *real, *body;
-	FILE	*fp;
+	char	 sock[PATH_MAX + 32], path[PATH_MAX + 8192], *o;
 	int	 rc;
 
 	snprintf(sock, sizeof(sock), "unix://%s/none.sock", tmp);
@@ -119,26 +117,7 @@ test_docker_down_and_no_runsc(void)
 	free(o);
 	unsetenv("DOCKER_HOST");
 
-	if ((real = util_which("docker")) == NULL)
-		return;
-	snprintf(dir, sizeof(dir), "%s/wrap", tmp);
-	mkdir(dir, 0700);
-	snprintf(script, sizeof(script), "%s/docker", dir);
-	body = xasprintf("#!/bin/sh\n"
-	    "if [ \"$1\" = info ]; then\n"
-	    "  out=$(%s \"$@\") || exit $?\n"
-	    "  printf '%%s\\n' \"$out\" | sed 's/,\\{0,1\\}\"runsc\":{[^}]*}//'\n"
-	    "  exit 0\n"
-	    "fi\n"
-	    "exec %s \"$@\"\n", real, real);
-	if ((fp = fopen(script, "w")) != NULL) {
-		fputs(body, fp);
-		fclose(fp);
-	}
-	chmod(script, 0755);
-	free(body);
-	free(real);
-	snprintf(path, sizeof(path), "%s:%s", dir, orig_path);
+	snprintf(path, sizeof(path), "%s/no-runsc:%s", fakedir, orig_path);
 	setenv("PATH", path, 1);
 	o = status_out(0, &rc);
 	CHECK_INT(rc, 0);
@@ -147,8 +126,6 @@ test_docker_down_and_no_runsc(void)
 	    "not available: moat run needs --no-sandbox)\n");
 	free(o);
 	setenv("PATH", orig_path, 1);
-	unlink(script);
-	rmdir(dir);
 }
 
 static void
