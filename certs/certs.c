@@ -363,51 +363,42 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 	return 0;
 }
 
-static EVP_PKEY *
-key_read(const char *path, char *err, size_t errlen)
+/*
+ * Reads one PEM object from path: the private key into *key when key is
+ * not NULL, else the certificate into *cert.  The file's bytes are wiped
+ * after parsing.  0, or -1 with err.
+ */
+static int
+pem_read(const char *path, EVP_PKEY **key, X509 **cert, char *err,
+    size_t errlen)
 {
-	EVP_PKEY	*k = NULL;
-	BIO		*b = NULL;
-	char		*data = NULL;
-	size_t		 len = 0;
+	BIO	*b = NULL;
+	char	*data = NULL;
+	size_t	 len = 0;
+	int	 ok;
 
 	if (util_read_file(path, KEYFILE_MAX, &data, &len) == -1) {
 		util_errf(err, errlen, "cannot read %s: %s", path,
 		    strerror(errno));
-		return NULL;
+		return -1;
 	}
-	if ((b = BIO_new_mem_buf(data, (int)len)) == NULL ||
-	    (k = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL)) ==
-	    NULL)
-		util_errf(err, errlen, "%s: not an unencrypted PEM private "
-		    "key", path);
+	if ((b = BIO_new_mem_buf(data, (int)len)) == NULL)
+		ok = 0;
+	else if (key != NULL)
+		ok = (*key = PEM_read_bio_PrivateKey(b, NULL, no_passphrase,
+		    NULL)) != NULL;
+	else
+		ok = (*cert = PEM_read_bio_X509(b, NULL, no_passphrase,
+		    NULL)) != NULL;
+	if (!ok)
+		util_errf(err, errlen, "%s: %s", path, key != NULL ?
+		    "not an unencrypted PEM private key" :
+		    "not a PEM certificate");
 	ERR_clear_error();
 	BIO_free(b);
 	OPENSSL_cleanse(data, len);
 	free(data);
-	return k;
-}
-
-static X509 *
-cert_read(const char *path, char *err, size_t errlen)
-{
-	X509	*x = NULL;
-	BIO	*b = NULL;
-	char	*data = NULL;
-	size_t	 len = 0;
-
-	if (util_read_file(path, KEYFILE_MAX, &data, &len) == -1) {
-		util_errf(err, errlen, "cannot read %s: %s", path,
-		    strerror(errno));
-		return NULL;
-	}
-	if ((b = BIO_new_mem_buf(data, (int)len)) == NULL ||
-	    (x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL)) == NULL)
-		util_errf(err, errlen, "%s: not a PEM certificate", path);
-	ERR_clear_error();
-	BIO_free(b);
-	free(data);
-	return x;
+	return ok ? 0 : -1;
 }
 
 static struct certs_ca *
@@ -418,9 +409,9 @@ ca_load(const char *kpath, const char *cpath, char *err, size_t errlen)
 
 	if (util_check_private(kpath, 0, err, errlen) == -1)
 		return NULL;
-	if ((key = key_read(kpath, err, errlen)) == NULL)
+	if (pem_read(kpath, &key, NULL, err, errlen) == -1)
 		return NULL;
-	if ((cert = cert_read(cpath, err, errlen)) == NULL)
+	if (pem_read(cpath, NULL, &cert, err, errlen) == -1)
 		goto fail;
 	if (X509_check_private_key(cert, key) != 1) {
 		util_errf(err, errlen, "%s does not match %s: remove both to "

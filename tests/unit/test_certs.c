@@ -342,7 +342,9 @@ test_persist(void)
 	ca2 = certs_ca_load_or_create(dir, err, sizeof(err));
 	CHECK(ca2 != NULL);
 	if (ca2 != NULL) {
-		X509 *f = cert_read(crt, err, sizeof(err));
+		X509 *f = NULL;
+
+		CHECK_INT(pem_read(crt, NULL, &f, err, sizeof(err)), 0);
 
 		CHECK_INT(X509_cmp(certs_ca_cert(ca), certs_ca_cert(ca2)), 0);
 		CHECK_INT(EVP_PKEY_eq(ca->key, ca2->key), 1);
@@ -596,6 +598,32 @@ client_run(struct certs_ca *ca, int lfd, const char *host, char **argv,
 	return st;
 }
 
+/* curl (no proxy, 20 s at most) for url, trusting cacert. */
+static int
+curl_run(struct certs_ca *ca, int lfd, const char *host, const char *cacert,
+    const char *resolve, const char *url, const char *reply, int *hs,
+    char **out)
+{
+	char	*argv[16];
+	int	 n = 0;
+
+	argv[n++] = "curl";
+	argv[n++] = "-sS";
+	argv[n++] = "--noproxy";
+	argv[n++] = "*";
+	argv[n++] = "--max-time";
+	argv[n++] = "20";
+	argv[n++] = "--cacert";
+	argv[n++] = (char *)cacert;
+	if (resolve != NULL) {
+		argv[n++] = "--resolve";
+		argv[n++] = (char *)resolve;
+	}
+	argv[n++] = (char *)url;
+	argv[n] = NULL;
+	return client_run(ca, lfd, host, argv, reply, hs, out);
+}
+
 static void
 test_tls_e2e(void)
 {
@@ -619,53 +647,31 @@ test_tls_e2e(void)
 	}
 	snprintf(url, sizeof(url), "https://api.example.com:%d/", port);
 	snprintf(res, sizeof(res), "api.example.com:%d:127.0.0.1", port);
-	{
-		char *argv[] = { "curl", "-sS", "--noproxy", "*",
-		    "--max-time", "20", "--cacert", bundle, "--resolve", res,
-		    url, NULL };
-
-		st = client_run(ca, lfd, "api.example.com", argv, reply, &hs,
-		    &out);
-		CHECK_INT(st, 0);
-		CHECK_INT(hs, 1);
-		CHECK_STR(out, "hello\n");
-		free(out);
-	}
+	st = curl_run(ca, lfd, "api.example.com", bundle, res, url, reply,
+	    &hs, &out);
+	CHECK_INT(st, 0);
+	CHECK_INT(hs, 1);
+	CHECK_STR(out, "hello\n");
+	free(out);
 	/* the same server for another name: curl refuses it (exit 60) */
-	{
-		char *argv[] = { "curl", "-sS", "--noproxy", "*",
-		    "--max-time", "20", "--cacert", bundle, "--resolve", res,
-		    url, NULL };
-
-		st = client_run(ca, lfd, "other.example.com", argv, reply, &hs,
-		    &out);
-		/* curl checks the name after the handshake: only its verdict */
-		CHECK_INT(st, 60);
-		CHECK_CONTAINS(out, "api.example.com");
-		free(out);
-	}
+	st = curl_run(ca, lfd, "other.example.com", bundle, res, url, reply,
+	    &hs, &out);
+	/* curl checks the name after the handshake: only its verdict */
+	CHECK_INT(st, 60);
+	CHECK_CONTAINS(out, "api.example.com");
+	free(out);
 	/* without the moat CA in the bundle, nothing verifies */
-	{
-		char *argv[] = { "curl", "-sS", "--noproxy", "*",
-		    "--max-time", "20", "--cacert", CERTS_SYSTEM_ROOTS,
-		    "--resolve", res, url, NULL };
-
-		st = client_run(ca, lfd, "api.example.com", argv, reply, &hs,
-		    &out);
-		CHECK_INT(st, 60);
-		free(out);
-	}
+	st = curl_run(ca, lfd, "api.example.com", CERTS_SYSTEM_ROOTS, res, url,
+	    reply, &hs, &out);
+	CHECK_INT(st, 60);
+	free(out);
 	/* an IP literal: the IP SAN */
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/", port);
-	{
-		char *argv[] = { "curl", "-sS", "--noproxy", "*",
-		    "--max-time", "20", "--cacert", bundle, url, NULL };
-
-		st = client_run(ca, lfd, "127.0.0.1", argv, reply, &hs, &out);
-		CHECK_INT(st, 0);
-		CHECK_STR(out, "hello\n");
-		free(out);
-	}
+	st = curl_run(ca, lfd, "127.0.0.1", bundle, NULL, url, reply, &hs,
+	    &out);
+	CHECK_INT(st, 0);
+	CHECK_STR(out, "hello\n");
+	free(out);
 	/* openssl s_client: chain [leaf, CA], SNI, hostname check */
 	snprintf(conn, sizeof(conn), "127.0.0.1:%d", port);
 	{
