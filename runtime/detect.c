@@ -180,6 +180,35 @@ daemon_down(struct rt_info *info, const char *errout, int status)
 		    *line ? " (" : "", line, *line ? ")" : "");
 }
 
+/*
+ * Asks a daemon for its version (argv prints just that); fills
+ * info->version, or the state and reason when it cannot be reached.
+ */
+static int
+daemon_version(struct rt_info *info, char *const argv[])
+{
+	char	*out = NULL, *errout = NULL, err[256];
+	int	 status, r = -1;
+
+	if (rt_query(argv, &out, &errout, &status, err, sizeof(err)) == -1) {
+		snprintf(info->reason, sizeof(info->reason),
+		    "cannot run %s: %s", argv[0], err);
+		info->state = RT_STATE_NOT_RUNNING;
+		goto out;
+	}
+	rt_chomp(out);
+	if (status != 0 || out == NULL || *out == '\0') {
+		daemon_down(info, errout, status);
+		goto out;
+	}
+	snprintf(info->version, sizeof(info->version), "%s", out);
+	r = 0;
+ out:
+	free(out);
+	free(errout);
+	return r;
+}
+
 static int
 probe_docker(struct rt_info *info)
 {
@@ -190,22 +219,8 @@ probe_docker(struct rt_info *info)
 	char	*out = NULL, *errout = NULL, err[256];
 	int	 status, r = -1;
 
-	if (rt_query(argv_version, &out, &errout, &status, err,
-	    sizeof(err)) == -1) {
-		snprintf(info->reason, sizeof(info->reason),
-		    "cannot run docker: %s", err);
-		info->state = RT_STATE_NOT_RUNNING;
-		goto out;
-	}
-	rt_chomp(out);
-	if (status != 0 || out == NULL || *out == '\0') {
-		daemon_down(info, errout, status);
-		goto out;
-	}
-	snprintf(info->version, sizeof(info->version), "%s", out);
-	free(out);
-	free(errout);
-	out = errout = NULL;
+	if (daemon_version(info, argv_version) == -1)
+		return -1;
 	if (rt_query(argv_info, &out, &errout, &status, err,
 	    sizeof(err)) == -1 || status != 0) {
 		daemon_down(info, errout, status);
@@ -228,22 +243,10 @@ probe_podman(struct rt_info *info)
 {
 	char	*argv_info[] = { "podman", "info", "--format",
 		    "{{.Version.Version}}", NULL };
-	char	*out = NULL, *errout = NULL, *runsc, err[256];
-	int	 status, r = -1;
+	char	*runsc;
 
-	if (rt_query(argv_info, &out, &errout, &status, err,
-	    sizeof(err)) == -1) {
-		snprintf(info->reason, sizeof(info->reason),
-		    "cannot run podman: %s", err);
-		info->state = RT_STATE_NOT_RUNNING;
-		goto out;
-	}
-	rt_chomp(out);
-	if (status != 0 || out == NULL || *out == '\0') {
-		daemon_down(info, errout, status);
-		goto out;
-	}
-	snprintf(info->version, sizeof(info->version), "%s", out);
+	if (daemon_version(info, argv_info) == -1)
+		return -1;
 	/* Podman runs runsc by name from its runtime table or PATH. */
 	if ((runsc = util_which("runsc")) != NULL) {
 		info->gvisor = 1;
@@ -251,11 +254,7 @@ probe_podman(struct rt_info *info)
 	}
 	info->desktop = !rt_host_is_linux();
 	info->state = RT_STATE_READY;
-	r = 0;
- out:
-	free(out);
-	free(errout);
-	return r;
+	return 0;
 }
 
 /*

@@ -738,6 +738,10 @@ test_firewall(void)
 		const char *id1 = "run-20260131-235959-0a1b2c";
 		const char *id2 = "run-20260131-235959-0a1b2d";
 		int n1, n2;
+		char pat[64];
+
+		/* Other runs have chains too: count the ones on our bridge. */
+		snprintf(pat, sizeof(pat), "-i %s -j MOAT-h", net.bridge);
 
 		CHECK_INT(rt_firewall_add(id1, net.bridge, net.gateway, 1000,
 		    err, sizeof(err)), 0);
@@ -745,14 +749,14 @@ test_firewall(void)
 		    err, sizeof(err)), 0);
 		o = sh_out(lsin, NULL);
 		n1 = 0;
-		for (char *q = o; (q = strstr(q, "-j MOAT-h")) != NULL; q++)
+		for (char *q = o; (q = strstr(q, pat)) != NULL; q++)
 			n1++;
 		free(o);
 		CHECK_INT(n1, 2);
 		CHECK_INT(rt_firewall_remove(id1, err, sizeof(err)), 0);
 		o = sh_out(lsin, NULL);
 		n2 = 0;
-		for (char *q = o; (q = strstr(q, "-j MOAT-h")) != NULL; q++)
+		for (char *q = o; (q = strstr(q, pat)) != NULL; q++)
 			n2++;
 		free(o);
 		CHECK_INT(n2, 1);
