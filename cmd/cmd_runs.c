@@ -233,7 +233,9 @@ static void
 trace_line(const struct json *j)
 {
 	const struct json	*inj, *t;
+	const char		*scheme;
 	char			 tbuf[40], status[24];
+	int			 tunnel;
 	long long		 port, st, up, down;
 	size_t			 i;
 
@@ -256,11 +258,16 @@ trace_line(const struct json *j)
 		snprintf(status, sizeof(status), "%lld", st);
 	else
 		snprintf(status, sizeof(status), "-");
-	printf("%s %s %s://%s", tbuf, str_or(j, "method", NULL, "-"),
-	    str_or(j, "scheme", NULL, "-"), str_or(j, "host", NULL, "-"));
+	scheme = str_or(j, "scheme", NULL, "-");
+	tunnel = strcmp(scheme, "tunnel") == 0;
+	/* A tunnel is CONNECT host:port; a request is a URL. */
+	printf("%s %s %s%s%s", tbuf, str_or(j, "method", NULL, "-"),
+	    tunnel ? "" : scheme, tunnel ? "" : "://",
+	    str_or(j, "host", NULL, "-"));
 	if (port > 0)
 		printf(":%lld", port);
-	printf("%s %s %lld/%lld %s", str_or(j, "path", NULL, ""), status,
+	printf("%s %s %lld/%lld %s", tunnel ? "" : str_or(j, "path", NULL, ""),
+	    status,
 	    up < 0 ? 0 : up, down < 0 ? 0 : down,
 	    str_or(j, "decision", "policy", "-"));
 	inj = json_get(j, "injected");

@@ -80,66 +80,44 @@ def image():
     return "moat-e2e:latest"
 
 
-class OriginHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        auth = self.headers.get("Authorization")
-        self.server.seen.append({"path": self.path,
-                                 "host": self.headers.get("Host"),
-                                 "auth_hash": hashlib.sha256(
-                                     auth.encode()).hexdigest()
-                                 if auth else None,
-                                 "proxy_auth": "Proxy-Authorization"
-                                 in self.headers})
-        if self.path.startswith("/auth-hash"):
-            body = (hashlib.sha256(auth.encode()).hexdigest()
-                    if auth else "no-authorization") + "\n"
-        else:
-            body = "hello from origin\n"
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
 class Origin:
-    """A TLS origin on 127.0.0.1 with a certificate from a test CA."""
+    """tests/integ/origin.py over TLS on 127.0.0.1 (ephemeral port), with
+    a certificate from a test CA; it records what it received."""
 
-    def __init__(self, certfile, keyfile, tls=True):
-        # Port 443 on an address of 127/8 of its own, so that the agent's
-        # https://api.example.test/ needs no port and tests run in parallel.
-        for _ in range(50):
-            self.addr = "127.%d.%d.%d" % (random.randrange(1, 255),
-                                          random.randrange(0, 256),
-                                          random.randrange(1, 255))
-            try:
-                self.srv = http.server.ThreadingHTTPServer((self.addr, 443),
-                                                           OriginHandler)
-                break
-            except OSError:
-                continue
-        else:
-            raise Fail("no free 127/8 address for the origin")
-        self.srv.seen = []
-        self.srv.daemon_threads = True
-        if tls:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(certfile, keyfile)
-            self.srv.socket = ctx.wrap_socket(self.srv.socket,
-                                              server_side=True)
-        self.port = self.srv.server_address[1]
-        self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
-        self.t.start()
+    def __init__(self, tmp, certfile, keyfile):
+        self.record = os.path.join(tmp, "origin.jsonl")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(SRC, "tests/integ/origin.py"),
+             "--https-port", "0", "--cert", certfile, "--key", keyfile,
+             "--record", self.record], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            raise Fail("origin.py did not start")
+        self.port = json.loads(line)["https_port"]
+
+    def seen(self):
+        """The requests received: (target, {lowercase header: [values]})."""
+        out = []
+        try:
+            with open(self.record) as f:
+                for line in f:
+                    r = json.loads(line)
+                    h = {}
+                    for k, v in r["headers"]:
+                        h.setdefault(k.lower(), []).append(v)
+                    out.append((r["target"], h))
+        except FileNotFoundError:
+            pass
+        return out
 
     def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 class Env:
@@ -158,7 +136,9 @@ class Env:
         self.cleanups = []
         self.image = image()
         self.make_certs()
-        self.origin = Origin(self.cert, self.key)
+        self.origin = Origin(self.tmp, self.cert, self.key)
+        # The agent's URL for the origin; the proxy dials 127.0.0.1.
+        self.api = "api.example.test:%d" % self.origin.port
         self.cleanups.append(self.origin.stop)
 
     def make_certs(self):
@@ -183,8 +163,8 @@ class Env:
             "-CAkey", cakey, "-CAcreateserial", "-out", self.cert,
             "-days", "2", "-extfile", ext])
 
-    def grant(self, name="e2eapi", host="api.example.test"):
-        p = sh([MOAT, "grant", name, "--host", host], env=self.env,
+    def grant(self, name="e2eapi"):
+        p = sh([MOAT, "grant", name, "--host", self.api], env=self.env,
                input=SECRET, check_rc=False)
         if p.returncode != 0:
             raise Fail("moat grant: " + p.stderr.strip())
@@ -195,7 +175,7 @@ class Env:
 
     def run_args(self, extra=(), cmd=()):
         args = [MOAT, "run", "--image", self.image,
-                "--resolve", "api.example.test:443:" + self.origin.addr,
+                "--resolve", self.api + ":127.0.0.1",
                 "--upstream-ca", self.ca]
         if self.runtime == "runc":
             args.append("--no-sandbox")
@@ -281,19 +261,20 @@ def metadata(env, run_id):
 
 # Prints the origin's hash of the Authorization header it received, then
 # the container's environment (proxy token redacted) for the host to search.
-AGENT_SCRIPT = (
-    'curl -sS https://api.example.test/auth-hash; '
-    'echo "proxy-set=${HTTPS_PROXY:+yes}"; '
-    'echo "--- env"; env | sed "s/moat:[0-9a-f]*@/moat:T@/"; '
-    'echo "--- environ"; tr "\\0" "\\n" </proc/1/environ | '
-    'sed "s/moat:[0-9a-f]*@/moat:T@/"')
+def agent_script(api):
+    return ('curl -sS https://' + api + '/auth-hash; echo; '
+            'echo "proxy-set=${HTTPS_PROXY:+yes}"; '
+            'echo "--- env"; env | sed "s/moat:[0-9a-f]*@/moat:T@/"; '
+            'echo "--- environ"; tr "\\0" "\\n" </proc/1/environ | '
+            'sed "s/moat:[0-9a-f]*@/moat:T@/"')
 
 
 def sc_inject(env):
     """The credential reaches the origin; the container never holds it."""
     env.grant()
     want = hashlib.sha256(("Bearer " + SECRET).encode()).hexdigest()
-    p = env.run(extra=["--grant", "e2eapi"], cmd=["sh", "-c", AGENT_SCRIPT])
+    p = env.run(extra=["--grant", "e2eapi"],
+                cmd=["sh", "-c", agent_script(env.api)])
     print(p.stderr)
     check(p.returncode == 0, "moat run exits 0 (got %d)" % p.returncode)
     rid = run_id_of(p.stderr)
@@ -312,9 +293,10 @@ def sc_inject(env):
     check(SECRET not in envpart and SECRET[-12:] not in envpart,
           "env and /proc/1/environ in the container hold no secret")
     check("proxy-set=yes" in lines, "HTTPS_PROXY is set in the container")
-    seen = [s for s in env.origin.seen if s["path"] == "/auth-hash"]
-    check(len(seen) == 1 and seen[0]["host"] == "api.example.test"
-          and not seen[0]["proxy_auth"],
+    seen = [h for t, h in env.origin.seen() if t == "/auth-hash"]
+    check(len(seen) == 1 and seen[0]["host"] == [env.api]
+          and "proxy-authorization" not in seen[0]
+          and len(seen[0]["authorization"]) == 1,
           "origin saw one request, Host api.example.test, no "
           "Proxy-Authorization")
     check(SECRET not in p.stdout and SECRET not in p.stderr,
@@ -331,8 +313,11 @@ def sc_inject(env):
     check(lg == p.stdout, "moat logs RUN prints the agent's output")
     tr = sh([MOAT, "trace", "--network", rid], env=env.env).stdout
     print(tr)
-    check(re.search(r"GET https://api\.example\.test:443/auth-hash 200 "
-                    r"\S+ allow\S* injected=Authorization", tr) is not None,
+    check(re.search(r"\n\S+ GET https://" + re.escape(env.api) +
+                    r"/auth-hash 200 \d+/\d+ allow injected=Authorization\n",
+                    tr) is not None and
+          re.search(r"^\S+ CONNECT " + re.escape(env.api) + r" 200 ",
+                    tr) is not None,
           "moat trace --network shows the request and the injected header")
     ls = json.loads(sh([MOAT, "list", "--json"], env=env.env).stdout)
     check([r["id"] for r in ls] == [rid] and ls[0]["exit_status"] == 0,
@@ -383,10 +368,10 @@ def sc_token(env):
 
 def sc_strict(env):
     env.agent_yaml("network:\n  policy: strict\n  allow:\n"
-                   "    - api.example.test\n")
+                   "    - \"%s\"\n" % env.api)
     p = env.run(cmd=["sh", "-c",
                      'curl -s -o /dev/null -w "%{http_code}\\n" '
-                     'https://api.example.test/; '
+                     'https://' + env.api + '/auth-hash; '
                      'curl -s -o /dev/null -w "%{http_code}\\n" '
                      'http://other.example.test/x; '
                      'curl -s -D - -o /dev/null '
@@ -479,7 +464,7 @@ def sc_isolation(env):
               'echo "viaproxy-outside=$(curl -s -m 10 -o /dev/null '
               '-w "%{http_code}" ' + url + ')"; '
               'echo "proxy=$(curl -s -o /dev/null -w "%{http_code}" '
-              'https://api.example.test/)"')
+              'https://' + env.api + '/auth-hash)"')
     p = env.run(cmd=["sh", "-c", script])
     print(p.stdout, p.stderr)
     lines = p.stdout.splitlines()
@@ -582,23 +567,11 @@ def sc_sigkill(env):
     assert_torn_down(rid, "after moat clean")
 
 
-def docker_wrapper(env, body):
-    bindir = os.path.join(env.tmp, "bin")
-    os.makedirs(bindir, exist_ok=True)
-    real = shutil.which("docker")
-    w = os.path.join(bindir, "docker")
-    with open(w, "w") as f:
-        f.write("#!/bin/sh\nREAL=%s\n%s\n" % (real, body))
-    os.chmod(w, 0o755)
-    return dict(env.env, PATH=bindir + ":" + os.environ["PATH"])
-
-
 def sc_errors(env):
-    # Missing gVisor: the daemon knows no runsc.
-    e = docker_wrapper(env, 'if [ "$1" = info ]; then\n'
-                       '  "$REAL" "$@" | sed -e \'s/"runsc":{[^}]*}//\' '
-                       '-e \'s/,,/,/; s/{,/{/; s/,}/}/\'\n'
-                       '  exit $?\nfi\nexec "$REAL" "$@"')
+    # Missing gVisor: the real daemon, but `docker info` lists no runsc.
+    e = dict(env.env, PATH=os.path.join(
+        SRC, "tests/integ/fake-container/no-runsc") + ":" +
+        os.environ["PATH"])
     args = [MOAT, "run", "--image", env.image, env.project, "--", "true"]
     p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True, timeout=RUN_TIMEOUT, env=e,
@@ -698,7 +671,7 @@ def sc_runs_cli(tmp):
     check(p.stdout ==
           "2026-01-01T00:00:01.000Z GET https://api.github.com:443/user 200"
           " 120/3400 allow injected=Authorization\n"
-          "2026-01-01T00:00:02.000Z CONNECT tunnel://evil.example:443 403"
+          "2026-01-01T00:00:02.000Z CONNECT evil.example:443 403"
           " 0/0 deny error=\"not in network.allow\"\n",
           "moat trace --network: one line per request (got %r)" % p.stdout)
     check("network.jsonl:2: skipping a malformed line" in p.stderr,
