@@ -837,6 +837,142 @@ curl_from(const char *img, const char *net, const char *gw, int port)
 	return st;
 }
 
+/* A small image from host files (sh, coreutils, curl), built once. */
+static char	image[64];
+static int	image_state;	/* 0 not tried, 1 built, -1 failed */
+
+static const char *
+test_image(void)
+{
+	char	*mk, *o;
+	int	 st = -1;
+
+	if (image_state == 0) {
+		snprintf(image, sizeof(image), "moat-test-rt-img:%ld",
+		    (long)getpid());
+		mk = xasprintf("%s/tests/e2e/mkimage.sh", getenv("MOAT_SRC") ?
+		    getenv("MOAT_SRC") : "../..");
+		{
+			char *argv[] = { "sh", mk, image, NULL };
+
+			o = sh_out(argv, &st);
+			free(o);
+		}
+		free(mk);
+		image_state = st == 0 ? 1 : -1;
+	}
+	return image_state == 1 ? image : NULL;
+}
+
+static void
+test_image_remove(void)
+{
+	char *argv[] = { "docker", "rmi", "-f", image, NULL };
+
+	if (image_state == 1)
+		free(sh_out(argv, NULL));
+}
+
+/*
+ * The spec through the real engine: the env value arrives (through the
+ * CLI's environment), the user, working directory, no-new-privileges and
+ * pids limit hold, the exit status passes through, --rm removes it.
+ */
+static void
+spawn_live(int runsc)
+{
+	struct rt_spec	 s;
+	char		 err[512], buf[4096], *want, *o;
+	const char	*img;
+	size_t		 len = 0;
+	ssize_t		 n;
+	int		 p[2], status = -1, st;
+	pid_t		 pid;
+	char		*inspect[] = { "docker", "inspect", NULL, NULL };
+
+	if ((img = test_image()) == NULL) {
+		CHECK(!"could not build the test image");
+		return;
+	}
+	rt_spec_init(&s);
+	s.name = xasprintf("moat-test-spawn-%d-%ld", runsc, (long)getpid());
+	s.image = xstrdup(img);
+	strvec_push(&s.command, "sh");
+	strvec_push(&s.command, "-c");
+	strvec_push(&s.command, "echo \"$HTTP_PROXY\"; id -u; id -g; pwd; "
+	    "grep NoNewPrivs /proc/self/status; "
+	    "cat /sys/fs/cgroup/pids.max 2>/dev/null || "
+	    "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || echo no-pids; "
+	    "exit 7");
+	rt_spec_setenv(&s, "HTTP_PROXY", "http://moat:" SECRET "@10.9.8.7:1");
+	rt_spec_add_mount(&s, tmpdir, "/workspace", 0);
+	rt_spec_add_label(&s, "moat.run", "test-spawn");
+	{
+		char me[32];
+
+		snprintf(me, sizeof(me), "%ld", (long)getpid());
+		rt_spec_add_label(&s, "moat.pid", me);
+	}
+	s.user = xstrdup("1234:5678");
+	s.workdir = xstrdup("/workspace");
+	s.pids_limit = 1024;
+	s.no_new_privileges = 1;
+	s.runsc = runsc;
+	s.remove = 1;
+	if (pipe(p) == -1) {
+		CHECK(!"pipe");
+		rt_spec_free(&s);
+		return;
+	}
+	pid = rt_container_spawn(RT_DOCKER, &s, UTIL_FD_NULL, p[1],
+	    UTIL_FD_INHERIT, err, sizeof(err));
+	close(p[1]);
+	CHECK(pid > 0);
+	while (pid > 0 && len < sizeof(buf) - 1 &&
+	    (n = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(p[0]);
+	if (pid > 0 && waitpid(pid, &status, 0) == pid)
+		CHECK_INT(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 7);
+	if (runsc)	/* gVisor's /proc and cgroups differ: the basics */
+		want = xstrdup("http://moat:" SECRET "@10.9.8.7:1\n1234\n"
+		    "5678\n/workspace\n");
+	else
+		want = xstrdup("http://moat:" SECRET "@10.9.8.7:1\n1234\n"
+		    "5678\n/workspace\nNoNewPrivs:\t1\n1024\n");
+	if (runsc)
+		CHECK(strncmp(buf, want, strlen(want)) == 0);
+	else
+		CHECK_STR(buf, want);
+	if (strncmp(buf, want, strlen(want)) != 0)
+		printf("# got: %s", buf);
+	free(want);
+	/* --rm: nothing left. */
+	inspect[2] = s.name;
+	o = sh_out(inspect, &st);
+	CHECK(st != 0);
+	free(o);
+	if (st == 0) {
+		char *rm[] = { "docker", "rm", "-f", s.name, NULL };
+
+		free(sh_out(rm, NULL));
+	}
+	rt_spec_free(&s);
+}
+
+static void
+test_spawn_runc(void)
+{
+	spawn_live(0);
+}
+
+static void
+test_spawn_runsc(void)
+{
+	spawn_live(1);
+}
+
 /*
  * The rule at work: a container on the per-run network reaches the
  * proxy port on the gateway but not another host service listening on
@@ -846,26 +982,16 @@ static void
 test_firewall_live(void)
 {
 	struct rt_network	 net;
-	char			 name[64], runid[32], img[64], err[512];
-	char			*mk, *o;
-	int			 a, b, pa = 0, pb = 0, st;
+	char			 name[64], runid[32], err[512];
+	const char		*img;
+	int			 a, b, pa = 0, pb = 0;
 	pid_t			 srv;
 
 	if (!rt_firewall_capable()) {
 		printf("# firewall live: not capable here\n");
 		return;
 	}
-	snprintf(img, sizeof(img), "moat-test-rt-img:%ld", (long)getpid());
-	mk = xasprintf("%s/tests/e2e/mkimage.sh", getenv("MOAT_SRC") ?
-	    getenv("MOAT_SRC") : "../..");
-	{
-		char *argv[] = { "sh", mk, img, NULL };
-
-		o = sh_out(argv, &st);
-		free(o);
-	}
-	free(mk);
-	if (st != 0) {
+	if ((img = test_image()) == NULL) {
 		CHECK(!"could not build the test image");
 		return;
 	}
@@ -897,11 +1023,6 @@ test_firewall_live(void)
 	if (srv > 0) {
 		kill(srv, SIGKILL);
 		waitpid(srv, NULL, 0);
-	}
-	{
-		char *argv[] = { "docker", "rmi", "-f", img, NULL };
-
-		free(sh_out(argv, NULL));
 	}
 }
 
@@ -1086,9 +1207,12 @@ main(int argc, char **argv)
 	RUN(test_docker_without_runsc);
 	RUN(test_network);
 	RUN(test_firewall);
+	RUN(test_spawn_runc);
+	RUN(test_spawn_runsc);
 	RUN(test_firewall_live);
 	RUN(test_orphans);
 
+	test_image_remove();
 	{
 		char *argv_rm[] = { "rm", "-rf", tmpdir, NULL };
 		int st;
