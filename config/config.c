@@ -29,6 +29,11 @@
 #define GRANT_MAX_LEN	64
 #define MEMORY_MIN	(6ull << 20)	/* Docker refuses less */
 #define CPUS_MAX	1024
+/*
+ * agent.yaml needs 3 levels; libyaml's scanner costs O(depth) per token in
+ * flow collections, so a 1 MiB "[[[[..." would take hours without a cap.
+ */
+#define MAX_DEPTH	32
 #define YAML_TAG_PREFIX	"tag:yaml.org,2002:"
 
 struct errs {
@@ -39,15 +44,23 @@ struct errs {
 	int	 dropped;
 };
 
-struct seen {
-	char	*key;
-	int	 line;
+/*
+ * A set of strings with the line each was first seen on, so that
+ * duplicates (keys, mount targets, grants) are found in linear time even
+ * in a 1 MiB file of them.  Open addressing, FNV-1a.
+ */
+struct strset {
+	struct strset_ent {
+		char	*s;		/* owned */
+		int	 line;
+	}	*tab;
+	size_t	 cap;
+	size_t	 n;
 };
 
 /* The keys of one map already read: duplicates are refused. */
 struct mapit {
-	struct seen	*v;
-	size_t		 n;
+	struct strset	 seen;
 	const char	*where;		/* "" at the top, else " in network" */
 };
 
@@ -61,6 +74,7 @@ struct ld {
 	const char	*file;
 	struct errs	*errs;
 	struct config	*cfg;
+	struct strset	 mount_dsts;	/* mount targets and their lines */
 };
 
 /* A known key, or a common mistake and the key it stands for. */
@@ -106,7 +120,7 @@ static const char *const proxy_vars[] = {
 
 /* ---- errors --------------------------------------------------------- */
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 errs_vadd(struct errs *e, const char *fmt, va_list ap)
 {
 	char	*msg;
@@ -226,6 +240,63 @@ show(const char *s, size_t len, char *out, size_t outlen)
 #define SHOWBUF	(SHOW_MAX * 4 + 8)
 #define SHOWS(s, b)	show((s), strlen(s), (b), sizeof(b))
 
+/* ---- string sets ---------------------------------------------------- */
+
+static size_t
+strset_hash(const char *s)
+{
+	size_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static struct strset_ent *
+strset_slot(const struct strset *ss, const char *s)
+{
+	size_t i = strset_hash(s) & (ss->cap - 1);
+
+	while (ss->tab[i].s != NULL && strcmp(ss->tab[i].s, s) != 0)
+		i = (i + 1) & (ss->cap - 1);
+	return &ss->tab[i];
+}
+
+/* 0 when s was added (copied), else the line it was first seen on. */
+static int
+strset_add(struct strset *ss, const char *s, int line)
+{
+	struct strset_ent	*e, *old = ss->tab;
+	size_t			 i, oldcap = ss->cap;
+
+	if (ss->cap != 0 && (e = strset_slot(ss, s))->s != NULL)
+		return e->line > 0 ? e->line : 1;
+	if ((ss->n + 1) * 2 > ss->cap) {
+		ss->cap = ss->cap ? ss->cap * 2 : 16;
+		ss->tab = xcalloc(ss->cap, sizeof(*ss->tab));
+		for (i = 0; i < oldcap; i++)
+			if (old[i].s != NULL)
+				*strset_slot(ss, old[i].s) = old[i];
+		free(old);
+	}
+	e = strset_slot(ss, s);
+	e->s = xstrdup(s);
+	e->line = line;
+	ss->n++;
+	return 0;
+}
+
+static void
+strset_free(struct strset *ss)
+{
+	size_t i;
+
+	for (i = 0; i < ss->cap; i++)
+		free(ss->tab[i].s);
+	free(ss->tab);
+	memset(ss, 0, sizeof(*ss));
+}
+
 /* ---- did you mean --------------------------------------------------- */
 
 static int
@@ -291,7 +362,10 @@ unknown_key(struct ld *ld, const char *key, yaml_mark_t m, const char *where,
     const struct keyname *keys)
 {
 	char		 sb[SHOWBUF];
-	const char	*s = suggest(key, keys), *dot;
+	const char	*s, *dot;
+
+	/* past the cap the message is dropped: spare the edit distances */
+	s = ld->errs->n < MAX_ERRORS ? suggest(key, keys) : NULL;
 
 	if (s == NULL)
 		errat(ld, m, "unknown key \"%s\"%s", SHOWS(key, sb), where);
@@ -475,15 +549,15 @@ parser_error(const yaml_parser_t *p, const char *buf, size_t len,
 }
 
 /*
- * Returns 0 when buf is one well-formed YAML document, 1 when it holds no
- * document at all, -1 with the one error added.
+ * Returns 0 when buf is one well-formed YAML document at most MAX_DEPTH
+ * deep, 1 when it holds no document at all, -1 with the one error added.
  */
 static int
 syntax_pass(const char *buf, size_t len, const char *file, struct errs *e)
 {
 	yaml_parser_t	p;
 	yaml_event_t	ev;
-	int		docs = 0, rc = -1, done = 0;
+	int		docs = 0, rc = -1, done = 0, depth = 0;
 
 	if (!yaml_parser_initialize(&p)) {
 		errs_add(e, "%s: out of memory", file);
@@ -503,6 +577,17 @@ syntax_pass(const char *buf, size_t len, const char *file, struct errs *e)
 			yaml_event_delete(&ev);
 			goto out;
 		}
+		if ((ev.type == YAML_SEQUENCE_START_EVENT || ev.type ==
+		    YAML_MAPPING_START_EVENT) && ++depth > MAX_DEPTH) {
+			errs_add(e, "%s:%zu:%zu: nested more than %d levels "
+			    "deep", file, ev.start_mark.line + 1,
+			    ev.start_mark.column + 1, MAX_DEPTH);
+			yaml_event_delete(&ev);
+			goto out;
+		}
+		if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type ==
+		    YAML_MAPPING_END_EVENT)
+			depth--;
 		done = ev.type == YAML_STREAM_END_EVENT;
 		yaml_event_delete(&ev);
 	}
@@ -769,13 +854,7 @@ enter_map(struct ld *ld, const char *field, const char *want,
 static void
 mapit_free(struct mapit *it)
 {
-	size_t i;
-
-	for (i = 0; i < it->n; i++)
-		free(it->v[i].key);
-	free(it->v);
-	it->v = NULL;
-	it->n = 0;
+	strset_free(&it->seen);
 }
 
 /*
@@ -790,8 +869,8 @@ mapit_next(struct ld *ld, struct mapit *it, const char **key,
 {
 	char	 sb[SHOWBUF];
 	char	*k;
-	size_t	 i, len;
-	int	 dup;
+	size_t	 len;
+	int	 first;
 
 	for (;;) {
 		if (cur(ld) == YAML_MAPPING_END_EVENT || cur(ld) ==
@@ -818,26 +897,17 @@ mapit_next(struct ld *ld, struct mapit *it, const char **key,
 			skip_node(ld);
 			continue;
 		}
-		k = xstrndup((const char *)ld->ev.data.scalar.value, len);
-		next(ld);
-		for (dup = 0, i = 0; i < it->n && !dup; i++) {
-			if (strcmp(it->v[i].key, k) != 0)
-				continue;
+		k = (char *)ld->ev.data.scalar.value;
+		if ((first = strset_add(&it->seen, k, (int)mark->line + 1)) !=
+		    0) {
 			errat(ld, *mark, "duplicate key \"%s\"%s (first at "
-			    "line %d)", SHOWS(k, sb), it->where,
-			    it->v[i].line);
-			dup = 1;
-		}
-		if (dup) {
-			free(k);
+			    "line %d)", SHOWS(k, sb), it->where, first);
+			next(ld);
 			skip_node(ld);
 			continue;
 		}
-		it->v = xrealloc(it->v, (it->n + 1) * sizeof(*it->v));
-		it->v[it->n].key = k;
-		it->v[it->n].line = (int)mark->line + 1;
-		it->n++;
-		*key = k;
+		*key = strset_slot(&it->seen, k)->s;
+		next(ld);
 		return 1;
 	}
 }
@@ -1065,8 +1135,7 @@ do_mount(struct ld *ld, const char *s, yaml_mark_t m)
 	struct config_mount	*mt;
 	const char		*c1, *c2, *mode = NULL;
 	char			*src, *dst, *joined, sb[SHOWBUF], sd[SHOWBUF];
-	size_t			 i;
-	int			 ro = 0;
+	int			 ro = 0, first;
 
 	c1 = strchr(s, ':');
 	c2 = c1 ? strchr(c1 + 1, ':') : NULL;
@@ -1120,12 +1189,12 @@ do_mount(struct ld *ld, const char *s, yaml_mark_t m)
 		errat(ld, m, "mount target \"/\" is not allowed");
 		goto bad;
 	}
-	for (i = 0; i < cfg->nmounts; i++)
-		if (strcmp(cfg->mounts[i].dst, dst) == 0) {
-			errat(ld, m, "duplicate mount target \"%s\" (first at "
-			    "line %d)", SHOWS(dst, sb), cfg->mounts[i].line);
-			goto bad;
-		}
+	if ((first = strset_add(&ld->mount_dsts, dst, (int)m.line + 1)) !=
+	    0) {
+		errat(ld, m, "duplicate mount target \"%s\" (first at line %d)",
+		    SHOWS(dst, sb), first);
+		goto bad;
+	}
 	cfg->mounts = xrealloc(cfg->mounts, (cfg->nmounts + 1) *
 	    sizeof(*cfg->mounts));
 	mt = &cfg->mounts[cfg->nmounts++];
@@ -1179,13 +1248,14 @@ static void
 do_grants(struct ld *ld)
 {
 	struct strvec	*g = &ld->cfg->grants;
+	struct strset	 seen;
 	yaml_mark_t	 m, im;
 	char		*s, sb[SHOWBUF];
-	int		*lines = NULL, r;
-	ssize_t		 i;
+	int		 r, first;
 
 	if (enter_seq(ld, "grants", "a list of credential names", &m) != 1)
 		return;
+	memset(&seen, 0, sizeof(seen));
 	while (in_seq(ld)) {
 		r = get_scalar(ld, "grants entries", "credential names", &s,
 		    &im);
@@ -1198,18 +1268,17 @@ do_grants(struct ld *ld)
 			    "of a-z, 0-9, _ and -, starting with a letter or "
 			    "digit",
 			    SHOWS(s, sb), GRANT_MAX_LEN);
-		else if ((i = strvec_find(g, s)) != -1)
+		else if ((first = strset_add(&seen, s, (int)im.line + 1)) !=
+		    0)
 			errat(ld, im, "duplicate grant \"%s\" (first at line "
-			    "%d)", s, lines[i]);
+			    "%d)", s, first);
 		else {
-			lines = xrealloc(lines, (g->n + 1) * sizeof(*lines));
-			lines[g->n] = (int)im.line + 1;
 			strvec_take(g, s);
 			continue;
 		}
 		free(s);
 	}
-	free(lines);
+	strset_free(&seen);
 	next(ld);
 }
 
@@ -1648,6 +1717,7 @@ parse(const char *buf, size_t len, const char *file, const char *absdir,
 	ld.cfg = config_new(absdir);
 	ld.cfg->found = 1;
 	walk(&ld);
+	strset_free(&ld.mount_dsts);
 	if (ld.have)
 		yaml_event_delete(&ld.ev);
 	yaml_parser_delete(&ld.parser);

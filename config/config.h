@@ -104,7 +104,8 @@ struct config {
  *   resources; an error ("must not be empty") for command.
  * - Booleans: true/false (also True, TRUE, False, FALSE); not yes/no.
  * - Refused everywhere: anchors, aliases, tags, more than one document,
- *   duplicate keys in any map, NUL characters in any string.
+ *   duplicate keys in any map, NUL characters in any string, nesting
+ *   deeper than 32 levels (reported alone, like a syntax error).
  * - command: a non-empty list of strings (a plain string is refused).
  * - env: NAME: value, NAME matching [A-Za-z_][A-Za-z0-9_]*; HTTP_PROXY,
  *   HTTPS_PROXY, NO_PROXY, ALL_PROXY (any case) are refused; values are

@@ -903,6 +903,25 @@ test_file_level(void)
 	BAD("image: \xed\xa0\x80\n", "agent.yaml:1:8: not UTF-8 text (byte "
 	    "0xed)");
 	BAD("image: \xe2\x82\n", "agent.yaml:1:8: not UTF-8 text (byte 0xe2)");
+	/* deep nesting: refused at once (libyaml is quadratic in it) */
+	{
+		char	*deep = xmalloc(1 << 20);
+		size_t	 n = (1 << 20) - 1;
+
+		memset(deep, '[', n / 2);
+		memset(deep + n / 2, ']', n - n / 2);
+		deep[n] = '\0';
+		BAD(deep, "agent.yaml:1:33: nested more than 32 levels deep");
+		/* the top map and 31 lists: 32 levels, fine; 33 are not */
+		strcpy(deep, "x:\n  ");
+		for (n = 0; n < 31; n++)
+			strcat(deep, "- ");
+		strcat(deep, "a\n");
+		BAD(deep, "agent.yaml:1:1: unknown key \"x\"");
+		strcpy(deep + strlen(deep) - 2, "- a\n");
+		BAD(deep, "agent.yaml:2:65: nested more than 32 levels deep");
+		free(deep);
+	}
 	BAD("\x7f" "ELF\x02\x01\x01", "agent.yaml:1:1: YAML syntax error: "
 	    "control characters are not allowed (0x7f)");
 }
