@@ -269,9 +269,9 @@ int	rt_firewall_capable(void);
  * accept tcp to gateway:port (the proxy), drop everything else addressed
  * to the host.  Uses a chain of its own, jumped to from INPUT, so removal
  * is exact: "MOAT-<run_id>" when run_id ([A-Za-z0-9_-] only) has at most
- * 23 characters, else "MOAT-h" + 22 hex digits of a hash of run_id.  Returns 0, or -1 with err saying why and how to get
- * it ("run moat as root or grant CAP_NET_ADMIN"); nothing is left
- * behind on failure.
+ * 23 characters, else "MOAT-h" + 22 hex digits of a hash of run_id.
+ * Returns 0, or -1 with err saying why and how to get it ("run moat as
+ * root or grant CAP_NET_ADMIN"); nothing is left behind on failure.
  */
 int	rt_firewall_add(const char *run_id, const char *bridge,
 	    const char *gateway, int port, char *err, size_t errlen);

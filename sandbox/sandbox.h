@@ -23,7 +23,8 @@
 #define SANDBOX_NO_PROXY	"localhost,127.0.0.1,::1"
 
 /* Printed by the caller (log_warnx) when the sandbox is off on Linux. */
-#define SANDBOX_WARN_NO_GVISOR	"running without gVisor sandbox - reduced isolation"
+#define SANDBOX_WARN_NO_GVISOR \
+	"running without gVisor sandbox - reduced isolation"
 
 /*
  * Decides whether the container runs under gVisor.  rt is the detected

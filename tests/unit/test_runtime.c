@@ -973,6 +973,59 @@ test_spawn_runsc(void)
 	spawn_live(1);
 }
 
+/* Stopping a running container by name ends its CLI; removal is idempotent. */
+static void
+test_stop_live(void)
+{
+	struct rt_spec	 s;
+	char		 err[512], *o;
+	const char	*img;
+	char		*running[] = { "docker", "inspect", "--format",
+			    "{{.State.Running}}", NULL, NULL };
+	int		 i, st, status = -1;
+	pid_t		 pid;
+
+	if ((img = test_image()) == NULL) {
+		CHECK(!"could not build the test image");
+		return;
+	}
+	rt_spec_init(&s);
+	s.name = xasprintf("moat-test-stop-%ld", (long)getpid());
+	s.image = xstrdup(img);
+	strvec_push(&s.command, "sleep");
+	strvec_push(&s.command, "300");
+	s.remove = 1;
+	pid = rt_container_spawn(RT_DOCKER, &s, UTIL_FD_NULL, UTIL_FD_NULL,
+	    UTIL_FD_NULL, err, sizeof(err));
+	CHECK(pid > 0);
+	running[4] = s.name;
+	for (i = 0; pid > 0 && i < 60; i++) {	/* until it runs, bounded */
+		o = sh_out(running, &st);
+		if (strcmp(o, "true") == 0) {
+			free(o);
+			break;
+		}
+		free(o);
+		usleep(500 * 1000);
+	}
+	CHECK(i < 60);
+	CHECK_INT(rt_container_stop(RT_DOCKER, s.name, 1, err, sizeof(err)),
+	    0);
+	if (pid > 0 && waitpid(pid, &status, 0) == pid)
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	CHECK_INT(rt_container_remove(RT_DOCKER, s.name, err, sizeof(err)),
+	    0);
+	o = sh_out(running, &st);
+	CHECK(st != 0);
+	free(o);
+	/* Stopping or removing what is not there is not an error. */
+	CHECK_INT(rt_container_stop(RT_DOCKER, s.name, 1, err, sizeof(err)),
+	    0);
+	CHECK_INT(rt_container_remove(RT_DOCKER, s.name, err, sizeof(err)),
+	    0);
+	rt_spec_free(&s);
+}
+
 /*
  * The rule at work: a container on the per-run network reaches the
  * proxy port on the gateway but not another host service listening on
@@ -1209,6 +1262,7 @@ main(int argc, char **argv)
 	RUN(test_firewall);
 	RUN(test_spawn_runc);
 	RUN(test_spawn_runsc);
+	RUN(test_stop_live);
 	RUN(test_firewall_live);
 	RUN(test_orphans);
 
