@@ -72,23 +72,27 @@ struct rt_info {
 /*
  * Probes one engine (not RT_AUTO) and fills *info completely.  Returns 0
  * when the engine is READY, -1 otherwise (info->state and info->reason
- * say why).  Messages (info->reason):
- *  docker down:  "cannot connect to the Docker daemon (<cli stderr>)\n"
- *                "Start it with: sudo systemctl start docker\n"
- *                "           or: sudo dockerd &"
- *  podman down:  "cannot connect to Podman (<cli stderr>)\n"
- *                "Start it with: systemctl --user start podman.socket"
- *  not on PATH:  "docker is not installed (not found in PATH)"
- *  apple stopped: "Apple container system is not running\n"
- *                "Start it with: container system start"
- *  apple kernel: "Apple container has no default kernel configured\n"
- *                "Configure it with: container system kernel set "
- *                "--recommended"
- * Commands issued: `docker version --format {{.Server.Version}}`,
- * `docker info --format {{json .Runtimes}}|{{.OperatingSystem}}` (same
- * with podman, whose info format differs), and for Apple
- * `container system status` then `container system property get
- * kernel.url` ... see runtime.c for the exact list.
+ * say why).  info->reason (first line: what; then the fix):
+ *  docker down:   "cannot connect to the Docker daemon (<CLI's stderr>)\n"
+ *                 "Start it with: sudo systemctl start docker\n"
+ *                 "           or: sudo dockerd &"
+ *                 (+ a docker group hint on "permission denied")
+ *  podman down:   "cannot connect to Podman (<CLI's stderr>)\n"
+ *                 "Start it with: systemctl --user start podman.socket\n..."
+ *  not on PATH:   "docker is not installed (not found in PATH)\n"
+ *                 "Install it: ..." (podman, container alike)
+ *  apple stopped: "the container system is not running\n"
+ *                 "Start it with: container system start"
+ *  apple kernel:  "no default kernel is configured\n"
+ *                 "Configure it with: container system kernel set "
+ *                 "--recommended"
+ * Commands issued: docker: `docker version --format {{.Server.Version}}`
+ * then `docker info --format '{{json .Runtimes}}\n{{.OperatingSystem}}'`
+ * (gvisor: "runsc" among the runtimes; desktop: "Docker Desktop");
+ * podman: `podman info --format {{.Version.Version}}` (gvisor: runsc in
+ * PATH); apple: `container system status` only (its app-root row, then
+ * <app root>/kernels/default.kernel-arm64 must exist; version from the
+ * apiserver-version row).
  */
 int		 rt_probe(enum rt_engine e, struct rt_info *info);
 
@@ -97,16 +101,19 @@ int		 rt_probe(enum rt_engine e, struct rt_info *info);
  * "auto" when not given) wins over cfg_runtime (agent.yaml `runtime:`,
  * NULL or "auto" when unset), which wins over $MOAT_RUNTIME, which wins
  * over auto-detection: on macOS arm64 Apple when READY else Docker; on
- * Linux Docker, else Podman when Docker is not installed; elsewhere
- * Docker.  In auto mode an Apple `container` that is not installed falls
- * back to Docker silently; a half set-up one is an error.
+ * Linux Docker when READY, else Podman when READY; elsewhere Docker.  In
+ * auto mode an Apple `container` that is not installed falls back to
+ * Docker silently; a half set-up one is an error.
  *
  * Returns 0 with *info describing a READY engine, or -1 with err filled:
- *  - an explicit engine that is not ready: info->reason; when the
- *    request came from MOAT_RUNTIME=apple the message is
- *    "Apple container runtime not available: <reason>";
+ *  - docker/podman not ready: info->reason (for auto on Linux, Docker's
+ *    reason unless Docker is not installed at all);
+ *  - Apple not ready (asked for, or half set up in auto mode):
+ *    "Apple container runtime not available: <info->reason>";
+ *  - neither docker nor podman installed (auto, Linux): "no container
+ *    runtime found: ...";
  *  - a bad name: `unknown runtime "x" (from --runtime); use docker,
- *    podman, apple or auto`.
+ *    podman, apple or auto` (from agent.yaml / MOAT_RUNTIME alike).
  * *info is filled in every case (with the engine that was tried).
  */
 int		 rt_detect(const char *flag, const char *cfg_runtime,
