@@ -8,10 +8,12 @@ moat_test(test_runtime SOURCES unit/test_runtime.c
 	${PROJECT_SOURCE_DIR}/runtime/firewall.c
 	LIBS moat_util LABELS docker)
 target_include_directories(test_runtime PRIVATE ${PROJECT_SOURCE_DIR}/runtime)
+# It removes orphans of killed runs: not while the e2e tests make some.
+set_tests_properties(test_runtime PROPERTIES RESOURCE_LOCK docker)
 # The Podman live tests: skipped (77) where podman is not installed.
 add_test(NAME test_runtime_podman COMMAND test_runtime podman)
 set_tests_properties(test_runtime_podman PROPERTIES SKIP_RETURN_CODE 77
-	TIMEOUT 300 ENVIRONMENT "MOAT_SRC=${PROJECT_SOURCE_DIR}")
+	TIMEOUT 300 RESOURCE_LOCK docker ENVIRONMENT "MOAT_SRC=${PROJECT_SOURCE_DIR}")
 
 moat_test(test_sandbox SOURCES unit/test_sandbox.c
 	LIBS moat_runtime moat_config moat_util LABELS docker)
