@@ -36,19 +36,6 @@ shown_state(const struct run_record *r)
 }
 
 static void
-fmt_time(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (t == 0) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void
 list_json(const struct run_record *v, size_t n)
 {
 	char	tb[32], te[32];
@@ -56,8 +43,8 @@ list_json(const struct run_record *v, size_t n)
 
 	fputs("[", stdout);
 	for (i = 0; i < n; i++) {
-		fmt_time(v[i].start, tb, sizeof(tb));
-		fmt_time(v[i].end, te, sizeof(te));
+		run_fmt_time(v[i].start, tb, sizeof(tb));
+		run_fmt_time(v[i].end, te, sizeof(te));
 		fputs(i ? ",\n {" : "\n {", stdout);
 		fputs("\"id\": ", stdout);
 		json_write_str(stdout, v[i].id);
@@ -104,7 +91,7 @@ list_table(const struct run_record *v, size_t n)
 	printf("%-27s %-16s %-8s %-4s %-20s %s\n", "ID", "NAME", "STATE",
 	    "EXIT", "STARTED", "SANDBOX");
 	for (i = 0; i < n; i++) {
-		fmt_time(v[i].start, tb, sizeof(tb));
+		run_fmt_time(v[i].start, tb, sizeof(tb));
 		if (v[i].state == RUN_EXITED && v[i].exit_status >= 0)
 			snprintf(ex, sizeof(ex), "%d", v[i].exit_status);
 		else
@@ -242,13 +229,9 @@ trace_line(const struct json *j)
 	t = json_get(j, "time");
 	if (t && t->type == JSON_STRING)
 		snprintf(tbuf, sizeof(tbuf), "%s", t->str);
-	else if (t && t->type == JSON_NUMBER) {
-		time_t		secs = (time_t)t->num;
-		struct tm	tm;
-
-		gmtime_r(&secs, &tm);
-		strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	} else
+	else if (t && t->type == JSON_NUMBER)
+		run_fmt_time((time_t)t->num, tbuf, sizeof(tbuf));
+	else
 		snprintf(tbuf, sizeof(tbuf), "-");
 	port = num_or(j, "port", NULL);
 	st = num_or(j, "status", NULL);

@@ -96,18 +96,29 @@ put_kv_str(FILE *fp, const char *key, const char *val, int last)
 	fputs(last ? "\n" : ",\n", fp);
 }
 
+void
+run_fmt_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (t == 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 static void
 put_time(FILE *fp, const char *key, time_t t)
 {
-	char		buf[32];
-	struct tm	tm;
+	char buf[32];
 
 	if (t == 0) {
 		fprintf(fp, "  \"%s\": null,\n", key);
 		return;
 	}
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	run_fmt_time(t, buf, sizeof(buf));
 	fprintf(fp, "  \"%s\": \"%s\",\n  \"%s_unix\": %lld,\n", key, buf,
 	    key, (long long)t);
 }

@@ -87,6 +87,9 @@ void	run_records_free(struct run_record *v, size_t n);
 int	run_record_find(const char *home, const char *what,
 	    struct run_record *r, char *err, size_t errlen);
 
+/* Formats t as "2026-01-31T23:59:59Z" (UTC), or "-" when t is 0. */
+void	run_fmt_time(time_t t, char *buf, size_t len);
+
 /* The start time of process pid (from /proc), or 0. */
 unsigned long long run_pid_start(long pid);
 

@@ -345,6 +345,22 @@ def sc_exit_status(env):
     check(p.returncode == 0 and p.stdout == "got:hello\n",
           "-i passes stdin to the agent")
     assert_torn_down(rid, "after exit 7")
+    # --keep: the container stays (labelled moat.keep=1), the rest goes.
+    p = env.run(extra=["--keep", "--name", "kept", "-e", "FOO=bar"],
+                cmd=["sh", "-c", "echo $FOO"])
+    rid = run_id_of(p.stderr)
+    name = "moat-" + rid
+    env.cleanups.append(lambda: sh(["docker", "rm", "-f", name],
+                                   check_rc=False))
+    check(p.returncode == 0 and p.stdout == "bar\n",
+          "-e FOO=bar reaches the agent")
+    check("moat: kept container %s (remove it with: docker rm %s)"
+          % (name, name) in p.stderr, "--keep says how to remove it")
+    check(labelled("ps", rid) != [] and labelled("network", rid) == [],
+          "--keep: the container stays, the network goes")
+    sh([MOAT, "clean"], env=env.env)
+    check(labelled("ps", rid) != [], "moat clean leaves a kept container")
+    check(metadata(env, rid)["name"] == "kept", "--name is recorded")
 
 
 def proxy_of(var="$HTTP_PROXY"):
