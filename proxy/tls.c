@@ -1,0 +1,284 @@
+/*
+ * proxy/tls: TLS interception.  The client's TLS is terminated with a
+ * leaf for the CONNECT host (certs/), the upstream is a new TLS
+ * connection to that same host: TLS >= 1.2, SNI and certificate name from
+ * the CONNECT authority only, verified against the system roots plus
+ * --upstream-ca (never moat's own CA), no partial wildcards, no
+ * renegotiation, no session resumption at all (so never across hosts),
+ * ALPN http/1.1 only.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+
+#include "certs.h"
+#include "proxy_int.h"
+
+static const unsigned char alpn_h1[] = "\x08http/1.1";
+
+static int
+alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	unsigned int i = 0;
+
+	(void)ssl;
+	(void)arg;
+	while (i < inlen) {
+		unsigned int n = in[i];
+
+		if (i + 1 + n > inlen)
+			break;
+		if (n == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
+			*out = in + i + 1;
+			*outlen = 8;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		i += 1 + n;
+	}
+	/* h2 only: refuse cleanly rather than speak HTTP/1.1 to it */
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+static void
+ssl_errstr(char *buf, size_t len)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (e == 0)
+		snprintf(buf, len, "unknown error");
+	else
+		ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+}
+
+int
+tls_init(struct proxy *px, const char *upstream_ca, char *err,
+    size_t errlen)
+{
+	char e[256];
+
+	px->up_ctx = SSL_CTX_new(TLS_client_method());
+	if (px->up_ctx == NULL)
+		goto sslfail;
+	SSL_CTX_set_min_proto_version(px->up_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(px->up_ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_session_cache_mode(px->up_ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_verify(px->up_ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_set_default_verify_paths(px->up_ctx) != 1)
+		goto sslfail;
+	if (upstream_ca != NULL && SSL_CTX_load_verify_locations(px->up_ctx,
+	    upstream_ca, NULL) != 1) {
+		ssl_errstr(e, sizeof(e));
+		util_errf(err, errlen, "cannot load the upstream CA file %s: "
+		    "%s", upstream_ca, e);
+		return -1;
+	}
+	X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(px->up_ctx),
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (SSL_CTX_set_alpn_protos(px->up_ctx, alpn_h1,
+	    sizeof(alpn_h1) - 1) != 0)
+		goto sslfail;
+	if (px->ca == NULL)
+		return 0;
+	px->mitm_ctx = SSL_CTX_new(TLS_server_method());
+	if (px->mitm_ctx == NULL)
+		goto sslfail;
+	SSL_CTX_set_min_proto_version(px->mitm_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(px->mitm_ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_session_cache_mode(px->mitm_ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(px->mitm_ctx, 0);
+	SSL_CTX_set_alpn_select_cb(px->mitm_ctx, alpn_select, NULL);
+	return 0;
+ sslfail:
+	ssl_errstr(e, sizeof(e));
+	util_errf(err, errlen, "TLS setup failed: %s", e);
+	return -1;
+}
+
+void
+tls_free(struct proxy *px)
+{
+	SSL_CTX_free(px->up_ctx);
+	SSL_CTX_free(px->mitm_ctx);
+	px->up_ctx = px->mitm_ctx = NULL;
+}
+
+/* ---- upstream ------------------------------------------------------- */
+
+static void
+up_hs_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
+	char		 msg[512], e[256];
+	long		 v;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		conn_upstream_ready(c);
+		return;
+	}
+	v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	if (v != X509_V_OK)
+		util_errf(msg, sizeof(msg), "certificate for %s failed "
+		    "verification: %s", c->dest.host,
+		    X509_verify_cert_error_string(v));
+	else if (what & BEV_EVENT_ERROR) {
+		unsigned long le = bufferevent_get_openssl_error(bev);
+
+		if (le != 0)
+			ERR_error_string_n(le, e, sizeof(e));
+		else
+			snprintf(e, sizeof(e), "connection failed");
+		ERR_clear_error();
+		util_errf(msg, sizeof(msg), "TLS handshake with %s:%d failed: "
+		    "%s", c->dest.host, c->dest.port, e);
+	} else
+		util_errf(msg, sizeof(msg), "%s:%d closed the connection "
+		    "during the TLS handshake", c->dest.host, c->dest.port);
+	conn_upstream_failed(c, 502, NULL, msg);
+}
+
+int
+tls_upstream(struct conn *c)
+{
+	struct bufferevent	*bev;
+	SSL			*ssl;
+	int			 fd = c->ubev_fd;
+	char			 msg[300];
+
+	if ((ssl = SSL_new(c->px->up_ctx)) == NULL)
+		goto fail;
+	if (host_ip_family(c->dest.host) == 0) {
+		if (SSL_set_tlsext_host_name(ssl, c->dest.host) != 1 ||
+		    SSL_set1_host(ssl, c->dest.host) != 1)
+			goto fail;
+	} else if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+	    c->dest.host) != 1)
+		goto fail;
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	/* the plain bufferevent does not own fd: hand it to the TLS one */
+	bufferevent_free(c->ubev);
+	c->ubev = NULL;
+	bev = bufferevent_openssl_socket_new(c->px->base, fd, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		/* fd is still ours (c->ubev_fd), ssl is not owned */
+		SSL_free(ssl);
+		util_errf(msg, sizeof(msg), "cannot start TLS to %s",
+		    c->dest.host);
+		conn_upstream_failed(c, 502, NULL, msg);
+		return -1;
+	}
+	c->ubev = bev;
+	c->ubev_fd = -1;
+	c->up = UP_CONNECTING;
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bufferevent_setcb(bev, NULL, NULL, up_hs_event, c);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return 0;
+ fail:
+	SSL_free(ssl);
+	util_errf(msg, sizeof(msg), "cannot set up TLS to %s", c->dest.host);
+	conn_upstream_failed(c, 502, NULL, msg);
+	return -1;
+}
+
+/* ---- client side ---------------------------------------------------- */
+
+static void
+client_hs_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
+	const char	*sni;
+	char		 host[HOST_MAX + 1], e[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		c->mode = MODE_HTTP;
+		c->rq = RQ_HEAD;
+		c->rs = RS_IDLE;
+		conn_set_callbacks_http(c);
+		conn_set_timer(c, c->px->lim.header_timeout_ms);
+		c->head_timer_armed = 1;
+		sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+		if (sni != NULL && (host_normalize(sni, strlen(sni), host,
+		    sizeof(host)) == -1 || strcmp(host, c->tdest.host) != 0)) {
+			conn_error(c, 421, NULL, "TLS server name %.100s does "
+			    "not match the tunnel to %s:%d", sni,
+			    c->tdest.host, c->tdest.port);
+			return;
+		}
+		(void)conn_pump(c);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		unsigned long le = bufferevent_get_openssl_error(bev);
+
+		if (le != 0)
+			ERR_error_string_n(le, e, sizeof(e));
+		else
+			snprintf(e, sizeof(e), "connection error");
+		ERR_clear_error();
+	} else
+		snprintf(e, sizeof(e), "client closed");
+	{
+		char reason[300];
+
+		snprintf(reason, sizeof(reason), "client TLS handshake "
+		    "failed: %s", e);
+		conn_close(c, reason);
+	}
+}
+
+int
+tls_intercept(struct conn *c)
+{
+	struct bufferevent	*bev;
+	SSL			*ssl;
+	char			 err[256];
+
+	if ((ssl = SSL_new(c->px->mitm_ctx)) == NULL) {
+		conn_close(c, "SSL_new failed");
+		return -1;
+	}
+	if (certs_ssl_use_leaf(c->px->ca, ssl, c->tdest.host, err,
+	    sizeof(err)) == -1) {
+		SSL_free(ssl);
+		conn_close(c, err);
+		return -1;
+	}
+	/* the filter reads what the plain bufferevent already buffered */
+	bev = bufferevent_openssl_filter_new(c->px->base, c->cbev, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		conn_close(c, "cannot start TLS with the client");
+		return -1;
+	}
+	c->cbev = bev;
+	c->intercepted = 1;
+	c->mode = MODE_HANDSHAKE;
+	/* the CONNECT itself is logged now; each request inside, later */
+	plog_request(c);
+	c->log.logged = 1;
+	c->log.active = 0;
+	bufferevent_setcb(bev, NULL, NULL, client_hs_event, c);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	conn_set_timer(c, c->px->lim.header_timeout_ms);
+	/* upstream TLS handshake in parallel with the client's */
+	c->tdest.tls = c->dest.tls = 1;
+	return tls_upstream(c);
+}
