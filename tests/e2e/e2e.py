@@ -273,11 +273,19 @@ def sc_inject(env):
     """The credential reaches the origin; the container never holds it."""
     env.grant()
     want = hashlib.sha256(("Bearer " + SECRET).encode()).hexdigest()
-    p = env.run(extra=["--grant", "e2eapi"],
+    p = env.run(extra=["--grant", "e2eapi", "--keep"],
                 cmd=["sh", "-c", agent_script(env.api)])
+    rid = run_id_of(p.stderr)
+    if rid:
+        env.cleanups.append(lambda: sh(["docker", "rm", "-f",
+                                        "moat-" + rid], check_rc=False))
+        insp = sh(["docker", "inspect", "moat-" + rid],
+                  check_rc=False).stdout
+        check('"Env": [' in insp and SECRET not in insp,
+              "docker inspect (argv, env, labels, mounts) holds no secret")
+        sh(["docker", "rm", "-f", "moat-" + rid])
     print(p.stderr)
     check(p.returncode == 0, "moat run exits 0 (got %d)" % p.returncode)
-    rid = run_id_of(p.stderr)
     check(rid is not None, "moat run prints the run id")
     mode = "docker+gvisor" if env.runtime == "runsc" else "docker"
     check("(runtime docker, sandbox %s)" % mode in p.stderr,
@@ -536,6 +544,10 @@ def start_bg(env, cmd):
                          "label=moat.run=" + r]).stdout.strip() != "",
              "the container to run")
     env.cleanups.append(lambda: p.poll() is None and (p.kill(), p.wait()))
+    with open("/proc/%d/limits" % p.pid) as f:
+        core = [l.split()[4:6] for l in f if l.startswith("Max core")]
+    check(core == [["0", "0"]], "moat runs with RLIMIT_CORE 0 (no core "
+          "dump can hold a secret)")
     if os.geteuid() == 0 and shutil.which("iptables"):
         check(len(fw_chains(r)) >= 3,
               "while it runs the run's firewall chain is installed")
