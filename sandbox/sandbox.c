@@ -221,6 +221,14 @@ build(int linux_host, const struct config *cfg,
 	    errlen) == -1)
 		goto out;
 	for (i = 0; cfg != NULL && i < cfg->nenv; i++) {
+		if (cfg->env[i].key == NULL || *cfg->env[i].key == '\0' ||
+		    strchr(cfg->env[i].key, '=') != NULL ||
+		    cfg->env[i].value == NULL) {
+			util_errf(err, errlen, "agent.yaml env: bad variable "
+			    "name \"%s\"", cfg->env[i].key ? cfg->env[i].key :
+			    "");
+			goto out;
+		}
 		if (sandbox_is_proxy_var(cfg->env[i].key)) {
 			util_errf(err, errlen, "agent.yaml env %s: moat sets "
 			    "the proxy variables; they cannot be overridden",

@@ -301,6 +301,10 @@ test_spec_precedence(void)
 	CHECK_STR(err, "agent.yaml env http_proxy: moat sets the proxy "
 	    "variables; they cannot be overridden");
 	rt_spec_free(&s);
+	env[1].key = "A=B";
+	CHECK_INT(build(1, &cfg, &o, &s, err, sizeof(err)), -1);
+	CHECK_STR(err, "agent.yaml env: bad variable name \"A=B\"");
+	rt_spec_free(&s);
 	strvec_free(&ph);
 }
 
