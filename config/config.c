@@ -1185,6 +1185,13 @@ do_mount(struct ld *ld, const char *s, yaml_mark_t m)
 	joined = dst;
 	dst = path_clean(joined);
 	free(joined);
+	if (strpbrk(src, ":,") != NULL || has_ctl(src)) {
+		/* from the project directory's own path */
+		errat(ld, m, "mount \"%s\": the source resolves to \"%s\", "
+		    "and mount paths cannot hold ':', ',' or control "
+		    "characters", SHOWS(s, sb), SHOWS(src, sd));
+		goto bad;
+	}
 	if (strcmp(dst, "/") == 0) {
 		errat(ld, m, "mount target \"/\" is not allowed");
 		goto bad;
@@ -1663,6 +1670,7 @@ config_new(const char *absdir)
 {
 	struct config	*cfg = xcalloc(1, sizeof(*cfg));
 	const char	*base;
+	char		*p;
 
 	cfg->project_dir = xstrdup(absdir);
 	cfg->image = xstrdup(CONFIG_DEFAULT_IMAGE);
@@ -1670,6 +1678,9 @@ config_new(const char *absdir)
 	base = strrchr(absdir, '/');
 	base = base ? base + 1 : absdir;
 	cfg->name = xstrdup(*base ? base : "agent");
+	for (p = cfg->name; *p; p++)	/* names hold no control characters */
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '_';
 	return cfg;
 }
 

@@ -41,7 +41,7 @@ struct config_env {
 /* A host pattern from network.allow and the line it came from. */
 struct config_allow {
 	struct hostpat	 pat;
-	char		*text;	/* as written */
+	char		*text;	/* normalised, hostpat_format() */
 	int		 line;
 };
 
@@ -51,7 +51,8 @@ struct config {
 	char			*project_dir;	/* absolute */
 	char			*name;		/* never NULL after load:
 						   default basename of
-						   project_dir */
+						   project_dir, control
+						   characters made '_' */
 	char			*image;		/* never NULL after load */
 	struct strvec		 command;	/* empty: the image's default */
 	struct config_env	*env;
@@ -112,8 +113,9 @@ struct config {
  *   scalars (lists/maps refused).  Error messages never echo env values.
  * - mounts: "SRC:DST" or "SRC:DST:ro|rw" (rw by default); SRC relative to
  *   the project directory, "~" refused; DST absolute and not "/"; both
- *   normalised lexically (".", "..", "//"); no ',' or control characters;
- *   duplicate DST refused.  SRC is not required to exist.
+ *   normalised lexically (".", "..", "//"); no ',' or control characters
+ *   (nor ':' in the resolved SRC, e.g. from the project's path); duplicate
+ *   DST refused.  SRC is not required to exist.
  * - grants: names matching [a-z0-9][a-z0-9_-]{0,63}; duplicates refused.
  * - network.allow: hostpat_parse() patterns, stored normalised; network.host:
  *   TCP ports 1..65535.

@@ -653,6 +653,18 @@ test_mounts(void)
 	    "paths must not contain ',' or control characters");
 	BAD("mounts:\n  -\n", "agent.yaml:2:4: mounts entries must not be "
 	    "empty");
+	/* a project path that a mount cannot express */
+	CHECK(config_load_buffer("mounts: [data:/d, /abs:/a]\n", 26,
+	    "agent.yaml", "/a:b,c", err, sizeof(err)) == NULL);
+	CHECK_STR(err, "agent.yaml:1:10: mount \"data:/d\": the source resolves "
+	    "to \"/a:b,c/data\", and mount paths cannot hold ':', ',' or "
+	    "control characters");
+	cfg = config_load_buffer("image: x\n", 9, "agent.yaml", "/p/a\tb",
+	    err, sizeof(err));
+	CHECK(cfg != NULL);
+	if (cfg != NULL)
+		CHECK_STR(cfg->name, "a_b");
+	config_free(cfg);
 	BAD("mounts:\n"
 	    "  - ./a:/work\n"
 	    "  - ./b:/other\n"
