@@ -85,19 +85,6 @@ gather(struct status *st)
 	st->n_active = select_active(st->runs, st->nruns);
 }
 
-static void
-fmt_time(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (t == 0) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* The first line of s (the reason without its fix). */
 static void
 first_line(const char *s, char *buf, size_t len)
@@ -164,7 +151,7 @@ print_text(const struct status *st, FILE *fp)
 	for (i = 0; i < st->n_active; i++) {
 		const struct run_record *rr = &st->runs[i];
 
-		fmt_time(rr->start, when, sizeof(when));
+		run_fmt_time(rr->start, when, sizeof(when));
 		fprintf(fp, "  %-28s %-16s %-14s %-20s pid %ld, since %s\n",
 		    rr->id, nz(rr->name), nz(rr->sandbox), nz(rr->image),
 		    rr->pid, when);
@@ -218,7 +205,7 @@ print_json(const struct status *st, FILE *fp)
 	for (i = 0; i < st->n_active; i++) {
 		const struct run_record *rr = &st->runs[i];
 
-		fmt_time(rr->start, when, sizeof(when));
+		run_fmt_time(rr->start, when, sizeof(when));
 		fputs(i ? ",\n    {" : "\n    {", fp);
 		fputs("\"id\": ", fp);
 		json_write_str(fp, rr->id);

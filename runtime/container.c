@@ -130,14 +130,10 @@ rt_container_remove(enum rt_engine e, const char *name, char *err,
 	    RT_QUERY_TIMEOUT_MS, 1, NULL, what, err, errlen);
 }
 
-int
-rt_network_remove(enum rt_engine e, const char *name, char *err,
+static int
+network_args_ok(enum rt_engine e, const char *name, char *err,
     size_t errlen)
 {
-	char	 what[200];
-	char	*argv[] = { (char *)rt_cli_name(e), "network", "rm",
-		    (char *)name, NULL };
-
 	if (e != RT_DOCKER && e != RT_PODMAN) {
 		util_errf(err, errlen, "per-run networks need docker or "
 		    "podman");
@@ -148,6 +144,19 @@ rt_network_remove(enum rt_engine e, const char *name, char *err,
 		    name ? name : "");
 		return -1;
 	}
+	return 0;
+}
+
+int
+rt_network_remove(enum rt_engine e, const char *name, char *err,
+    size_t errlen)
+{
+	char	 what[200];
+	char	*argv[] = { (char *)rt_cli_name(e), "network", "rm",
+		    (char *)name, NULL };
+
+	if (network_args_ok(e, name, err, errlen) == -1)
+		return -1;
 	snprintf(what, sizeof(what), "%s network rm %s", argv[0], name);
 	return run_cmd(argv, RT_QUERY_TIMEOUT_MS, 1, NULL, what, err, errlen);
 }
@@ -179,16 +188,8 @@ rt_network_create(enum rt_engine e, const char *name,
 	struct in_addr	 a;
 
 	memset(net, 0, sizeof(*net));
-	if (e != RT_DOCKER && e != RT_PODMAN) {
-		util_errf(err, errlen, "per-run networks need docker or "
-		    "podman");
+	if (network_args_ok(e, name, err, errlen) == -1)
 		return -1;
-	}
-	if (!name_ok(name)) {
-		util_errf(err, errlen, "bad network name \"%s\"",
-		    name ? name : "");
-		return -1;
-	}
 	strvec_push(&argv, rt_cli_name(e));
 	strvec_push(&argv, "network");
 	strvec_push(&argv, "create");
