@@ -22,6 +22,16 @@
  * in sodium_malloc memory; creds_record_free() and sodium_free() wipe
  * them.  Nothing in this module logs or prints a secret, and no error
  * message contains one.
+ *
+ * Ownership: a record (from creds_record_new, creds_load or
+ * creds_record_decode) belongs to the caller and everything it points to
+ * lives until creds_record_free(); functions taking a record borrow it
+ * and copy what they keep.  To hand a credential to the proxy, point the
+ * proxy's credential at the record's fields, let proxy_new() copy them,
+ * then creds_record_free() the record.  Errors go into err/errlen
+ * (which may be NULL/0) and name the file involved.  The store reads
+ * MOAT_HOME and MOAT_PASSPHRASE from the environment on each call and
+ * keeps no other global state.
  */
 #ifndef MOAT_CREDS_H
 #define MOAT_CREDS_H
@@ -98,7 +108,10 @@ void	creds_placeholder_env(const char *const *names, size_t n,
  */
 int	creds_name_valid(const char *name, char *err, size_t errlen);
 
-/* A record with a copy of name, no secret and no bindings; NULL if invalid. */
+/*
+ * A new record called name (copied), with no secret, no bindings and
+ * created 0; NULL (err filled) when the name is invalid.
+ */
 struct creds_record *creds_record_new(const char *name, char *err,
 	    size_t errlen);
 /* Wipes the secret and frees everything.  NULL is a no-op. */
