@@ -121,6 +121,7 @@ struct lg {
 	size_t			 lat_cap;
 	uint64_t		 errors;	/* whole run */
 	uint64_t		 total_ok;	/* whole run */
+	uint64_t		 retries;	/* reused connection closed */
 	char			 first_error[256];
 
 	const char		*label;
@@ -139,6 +140,8 @@ struct conn {
 	size_t			 body_len;
 	int			 body_bad;
 	int			 complete;
+	unsigned long		 nreq;		/* requests sent on it */
+	int			 got_bytes;	/* of the current response */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -172,7 +175,7 @@ record_error(struct lg *lg, const char *fmt, ...)
 	}
 	if (lg->first_error[0] == '\0')
 		snprintf(lg->first_error, sizeof(lg->first_error), "%s", msg);
-	if (lg->verbose)
+	if (lg->verbose && lg->errors <= 20)
 		fprintf(stderr, "loadgen: %s\n", msg);
 }
 
@@ -344,6 +347,8 @@ conn_send_request(struct conn *c)
 	c->body_len = 0;
 	c->body_bad = 0;
 	c->complete = 0;
+	c->got_bytes = 0;
+	c->nreq++;
 	clock_gettime(CLOCK_MONOTONIC, &c->t_req);
 	bufferevent_write(c->bev, lg->req, lg->reqlen);
 }
@@ -473,6 +478,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		read_connect_response(c);
 		break;
 	case C_WAITING:
+		c->got_bytes = 1;
 		read_response(c);
 		break;
 	case C_HELD:
@@ -533,6 +539,18 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
+		/*
+		 * A peer may close an idle keep-alive connection just as the
+		 * next request goes out (tinyproxy closes after each
+		 * response): like curl, retry on a new connection when not
+		 * one byte of the response came back.
+		 */
+		if (c->state == C_WAITING && !c->got_bytes && c->nreq > 1 &&
+		    lg->hold == 0) {
+			lg->retries++;
+			conn_done(c, 1);
+			return;
+		}
 		if (c->state == C_WAITING) {
 			/* A response delimited by close ends here. */
 			if (llhttp_finish(&c->parser) == HPE_OK &&
@@ -673,10 +691,12 @@ report(struct lg *lg)
 		json_str(lg->label);
 		printf(",\"requests\":%llu,\"errors\":%llu,\"seconds\":%.3f,"
 		    "\"rps\":%.1f,\"mib_per_s\":%.2f,\"p50_ms\":%.3f,"
-		    "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"first_error\":",
+		    "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"retries\":%llu,"
+		    "\"first_error\":",
 		    (unsigned long long)lg->requests,
 		    (unsigned long long)lg->errors, secs, rps, mbs,
-		    pct_ms(lg, 0.50), pct_ms(lg, 0.90), pct_ms(lg, 0.99));
+		    pct_ms(lg, 0.50), pct_ms(lg, 0.90), pct_ms(lg, 0.99),
+		    (unsigned long long)lg->retries);
 		json_str(lg->first_error);
 		printf("}\n");
 	} else {

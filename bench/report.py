@@ -3,7 +3,7 @@
 ratio to direct measured in the same run, goals met or not.
 
 usage: report.py [--smoke] [--out RESULTS.md] results.jsonl meta.json
-       commands.txt
+       commands.txt [leaf.txt]
 In smoke mode it prints a short table and exits 1 unless every request
 succeeded and every proxy's injection was verified."""
 
@@ -84,6 +84,17 @@ class Summary:
         self.s6 = {r["target"]: r for r in rows
                    if r.get("scenario") == "S6"}
         self.s7 = [r for r in rows if r.get("scenario") == "S7"]
+        self.leaf = ""
+        self.leaf_us = None
+
+    def set_leaf(self, text):
+        self.leaf = text
+        for line in text.splitlines():
+            if line.startswith("per new host"):
+                try:
+                    self.leaf_us = float(line.split(":")[1].split()[0])
+                except (IndexError, ValueError):
+                    pass
 
     def value(self, t, sc, key=None):
         rs = self.c.get((t, sc), [])
@@ -147,6 +158,17 @@ def goal_lines(s, targets):
                         "%.1f KiB" % v, v <= 48,
                         "RSS growth / sessions held (client and upstream "
                         "TLS)"))
+    rd = [r["ms"] for r in s.rows
+          if r.get("scenario") == "ready" and r.get("ok")]
+    if rd:
+        m = med(rd)
+        out.append(("moat proxy ready < 20 ms after start",
+                    "%.1f ms" % m, m < 20,
+                    "median of %d starts to the HTTP_PROXY line" % len(rd)))
+    if s.leaf_us is not None:
+        out.append(("leaf minting < 1 ms per new host",
+                    "%.0f us" % s.leaf_us, s.leaf_us < 1000,
+                    "bench_leaf_mint (certs helper), wall clock"))
     s7 = [r for r in s.s7 if "measured" in r]
     if s7 and s7[0]["measured"]:
         dk = med([r["seconds"] for r in s.s7 if r.get("target") == "docker"])
@@ -251,6 +273,13 @@ def render_md(s, meta, commands, targets):
             out.append("- %s: %s — %s" % (t, meta["versions"][t],
                                           meta["notes"].get(t, "")))
     out.append("")
+    if s.leaf:
+        out.append("## Leaf minting (bench_leaf_mint)")
+        out.append("")
+        out.append("```")
+        out += s.leaf.rstrip("\n").splitlines()
+        out.append("```")
+        out.append("")
     out.append("## Exact commands (first repetition)")
     out.append("")
     out.append("The proxy URL (with its credentials) is passed to the "
@@ -282,6 +311,9 @@ def main():
     with open(args[2]) as f:
         commands = f.readlines()
     s = Summary(rows)
+    if len(args) > 3:
+        with open(args[3]) as f:
+            s.set_leaf(f.read())
     targets = [t for t in TARGETS
                if t == "direct" or any(k[0] == t for k in s.c)]
     print("\n".join(main_table(s, targets)))
