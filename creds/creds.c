@@ -357,6 +357,51 @@ get_key(int create, unsigned char *key, int *kind, char *err, size_t errlen)
 
 /* ---- the store -------------------------------------------------------- */
 
+/*
+ * With a passphrase nothing tells a typo from a new passphrase, so a
+ * grant first opens one existing passphrase-sealed credential (other
+ * than name): a mistyped MOAT_PASSPHRASE is refused instead of silently
+ * starting a second, incompatible set.
+ */
+static int
+passphrase_matches(const unsigned char *key, const char *name, char *err,
+    size_t errlen)
+{
+	struct strvec		 names = STRVEC_INIT;
+	struct creds_record	*r;
+	char			 path[PATH_MAX], *buf, why[8];
+	size_t			 i, len;
+	int			 ret = 0, tried = 0;
+
+	if (creds_list(&names, err, errlen) == -1)
+		return -1;
+	for (i = 0; i < names.n && !tried; i++) {
+		if (strcmp(names.v[i], name) == 0 ||
+		    creds_path(names.v[i], path, sizeof(path), why,
+		    sizeof(why)) == -1 ||
+		    util_read_file(path, FILE_MAX, &buf, &len) == -1)
+			continue;
+		if (len >= FILE_MIN && memcmp(buf, MAGIC, MAGIC_LEN) == 0 &&
+		    buf[MAGIC_LEN + 1] == CREDS_KEY_PASSPHRASE) {
+			tried = 1;
+			if (creds_open(key, CREDS_KEY_PASSPHRASE, names.v[i],
+			    path, (unsigned char *)buf, len, &r, why,
+			    sizeof(why)) == 0)
+				creds_record_free(r);
+			else {
+				util_errf(err, errlen, "MOAT_PASSPHRASE does "
+				    "not open %s: use the passphrase the "
+				    "other credentials were granted with",
+				    path);
+				ret = -1;
+			}
+		}
+		free(buf);
+	}
+	strvec_free(&names);
+	return ret;
+}
+
 int
 creds_store(const struct creds_record *r, char *err, size_t errlen)
 {
@@ -380,6 +425,9 @@ creds_store(const struct creds_record *r, char *err, size_t errlen)
 		goto out;
 	}
 	if (util_check_private(dir, 1, err, errlen) == -1)
+		goto out;
+	if (kind == CREDS_KEY_PASSPHRASE &&
+	    passphrase_matches(key, r->name, err, errlen) == -1)
 		goto out;
 	if (creds_seal(key, kind, r, &buf, &len, err, errlen) == -1)
 		goto out;

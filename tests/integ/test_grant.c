@@ -945,6 +945,18 @@ test_passphrase(void)
 	CHECK_INT(r.status, 1);
 	CHECK_CONTAINS(r.err, "anthropic.enc was encrypted with a "
 	    "passphrase: set MOAT_PASSPHRASE\n");
+	{
+		const char *g2[] = { "grant", "openai", NULL };
+
+		run_env(&r, wrong, "pp-tok-2", 8, g2);
+		CHECK_INT(r.status, 1);
+		CHECK_CONTAINS(r.err, "moat: MOAT_PASSPHRASE does not open ");
+		CHECK_CONTAINS(r.err, "anthropic.enc: use the passphrase the "
+		    "other credentials were granted with\n");
+		CHECK_INT(mode_of("credentials/openai.enc"), (mode_t)-1);
+		run_env(&r, pp, "pp-tok-2", 8, g2);
+		CHECK_INT(r.status, 0);
+	}
 	CHECK(!tree_contains(home, "pp-tok"));
 	CHECK(!tree_contains(home, "tr0ub4dor"));
 	res_free(&r);

@@ -603,6 +603,17 @@ test_store_passphrase(void)
 	CHECK(d != NULL && creds_record_equal(r, d));
 	creds_record_free(d);
 	setenv("MOAT_PASSPHRASE", "wrong horse", 1);
+	/* a second grant with a mistyped passphrase is refused */
+	creds_record_free(r);
+	r = custom_record("api2", "pp-secret-2");
+	CHECK_INT(creds_store(r, err, sizeof(err)), -1);
+	CHECK_CONTAINS(err, "MOAT_PASSPHRASE does not open ");
+	CHECK_CONTAINS(err, "/credentials/api.enc: use the passphrase the "
+	    "other credentials were granted with");
+	CHECK_INT(mode_of("credentials/api2.enc"), (mode_t)-1);
+	/* regranting the only one with a new passphrase is allowed */
+	creds_record_free(r);
+	r = custom_record("api", "pp-secret");
 	CHECK_INT(creds_load("api", &d, err, sizeof(err)), -1);
 	CHECK_CONTAINS(err, "api.enc failed to decrypt: it was modified, "
 	    "truncated, or renamed from another credential, or the "
@@ -616,6 +627,10 @@ test_store_passphrase(void)
 	unlink(path);
 	CHECK_INT(creds_load("api", &d, err, sizeof(err)), -1);
 	CHECK_CONTAINS(err, "key.salt is missing");
+	setenv("MOAT_PASSPHRASE", "wrong horse", 1);
+	CHECK_INT(creds_store(r, err, sizeof(err)), 0);
+	CHECK_INT(creds_load("api", &d, err, sizeof(err)), 0);
+	creds_record_free(d);
 	creds_record_free(r);
 	home_done();
 }
