@@ -545,7 +545,9 @@ creds_list(struct strvec *names, char *err, size_t errlen)
 			strvec_push(names, name);
 	}
 	closedir(d);
-	qsort(names->v + first, names->n - first, sizeof(char *), cmp_str);
+	if (names->n > first)
+		qsort(names->v + first, names->n - first, sizeof(char *),
+		    cmp_str);
 	return 0;
 }
 
