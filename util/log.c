@@ -23,6 +23,9 @@ log_verbosity(void)
 	return verbosity;
 }
 
+static void vlog(const char *, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(const char *prefix, int with_errno, const char *fmt, va_list ap)
 {
