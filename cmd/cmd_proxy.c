@@ -122,7 +122,8 @@ parse_resolve(const char *s, struct proxy_resolve *r, char *err,
 
 /*
  * NAME:HOSTPATTERN[,HOSTPATTERN...]:HEADER:PREFIX, where a pattern may
- * carry ":PORT" and PREFIX "basic=USER" means Basic with that user.  The
+ * carry ":PORT", PREFIX holds no ':' and "basic=USER" means Basic with
+ * that user.  The
  * secret comes from the environment, MOAT_SECRET_<NAME> (upper case, '-'
  * as '_'), never from argv.
  */
@@ -137,23 +138,16 @@ parse_credential(struct pstate *st, size_t i, const char *arg, char *err,
 	size_t			 n = 0, k, nh = 0;
 	int			 r = -1;
 
-	for (p = s; n < 4; n++) {
-		f[n] = p;
-		if (n == 3)
-			break;
-		if ((p = strchr(p, ':')) == NULL)
-			break;
+	/* NAME first; HEADER and PREFIX last: patterns may carry ports */
+	f[0] = s;
+	if ((p = strchr(s, ':')) != NULL) {
 		*p++ = '\0';
-		/* HOSTPATTERN:PORT: a numeric field right after the hosts */
-		if (n == 1 && isdigit((unsigned char)*p)) {
-			char *q = p;
-
-			while (isdigit((unsigned char)*q))
-				q++;
-			if (*q == ':') {
-				p[-1] = ':';
-				p = q + 1;
-				*q = '\0';
+		f[1] = p;
+		if ((f[3] = strrchr(p, ':')) != NULL) {
+			*f[3]++ = '\0';
+			if ((f[2] = strrchr(p, ':')) != NULL) {
+				*f[2]++ = '\0';
+				n = 3;
 			}
 		}
 	}

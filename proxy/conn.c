@@ -236,10 +236,26 @@ conn_close(struct conn *c, const char *reason)
 	proxy_conn_gone(px);
 }
 
+/*
+ * Everything written to the client has left: with TLS the filter's
+ * output drains into the socket bufferevent's, which must drain too.
+ */
+static int
+flushed(struct conn *c)
+{
+	struct bufferevent *u;
+
+	if (evbuffer_get_length(cout(c)) != 0)
+		return 0;
+	u = bufferevent_get_underlying(c->cbev);
+	return u == NULL || evbuffer_get_length(bufferevent_get_output(u)) ==
+	    0;
+}
+
 void
 conn_flush_close(struct conn *c, const char *reason)
 {
-	if (c->cbev == NULL || evbuffer_get_length(cout(c)) == 0) {
+	if (c->cbev == NULL || flushed(c)) {
 		conn_close(c, reason);
 		return;
 	}
@@ -250,7 +266,8 @@ conn_flush_close(struct conn *c, const char *reason)
 	bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
 	bufferevent_setcb(c->cbev, NULL, cwrite_cb, cevent_cb, c);
 	bufferevent_enable(c->cbev, EV_WRITE);
-	conn_set_timer(c, 5000);
+	c->flush_polls = 0;
+	conn_set_timer(c, 20);
 }
 
 void
@@ -291,7 +308,10 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	if (c->closing) {
-		conn_close(c, "timed out flushing to the client");
+		if (flushed(c) || ++c->flush_polls > 250)
+			conn_close(c, c->up_fail);
+		else
+			conn_set_timer(c, 20);
 		return;
 	}
 	switch (c->mode) {
@@ -557,6 +577,14 @@ conn_upstream_failed(struct conn *c, int status, const char *hdrs,
 {
 	if (status == 403)
 		c->log.decision = "deny";
+	if (c->intercepted && (c->mode == MODE_HANDSHAKE ||
+	    (c->mode == MODE_HTTP && c->rq == RQ_HEAD))) {
+		/* no request yet: the first one inside gets the answer */
+		c->up_fail_status = status;
+		util_errf(c->up_fail_msg, sizeof(c->up_fail_msg), "%s", msg);
+		conn_free_upstream(c);
+		return;
+	}
 	if (c->mode == MODE_HTTP && c->rs != RS_IDLE && c->rs != RS_HEAD) {
 		conn_close(c, msg);
 		return;
@@ -727,6 +755,10 @@ handle_request(struct conn *c)
 	if (check_name(c, host, port) == -1)
 		return -1;
 	fmt_hostport(c->last_host, sizeof(c->last_host), host, port);
+	if (c->up_fail_status != 0) {
+		conn_error(c, c->up_fail_status, NULL, "%s", c->up_fail_msg);
+		return -1;
+	}
 	c->rq = RQ_UPSTREAM;
 	if (c->up != UP_NONE && strcmp(c->dest.host, host) == 0 &&
 	    c->dest.port == port) {
@@ -1150,8 +1182,10 @@ cwrite_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (c->closing) {
-		if (evbuffer_get_length(cout(c)) == 0)
+		if (flushed(c))
 			conn_close(c, c->up_fail[0] ? c->up_fail : "done");
+		else
+			conn_set_timer(c, 20);
 		return;
 	}
 	if (c->uin_blocked && c->ubev != NULL) {
@@ -1181,6 +1215,16 @@ cevent_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		/* keep delivering the response; close afterwards */
 		c->close_after = 1;
+		return;
+	}
+	if (what & BEV_EVENT_EOF && !(what & BEV_EVENT_ERROR) &&
+	    !c->closing && (c->mode == MODE_CONNECTING ||
+	    c->mode == MODE_PEEK) && evbuffer_get_length(cin(c)) > 0) {
+		/* half-close before the tunnel is up: relay, then end */
+		c->client_eof = 1;
+		bufferevent_disable(c->cbev, EV_READ);
+		if (c->mode == MODE_PEEK)
+			cread_cb(c->cbev, c);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
@@ -1226,6 +1270,10 @@ uevent_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		conn_close(c, "upstream idle timeout");
+		return;
+	}
+	if (c->mode == MODE_PEEK || c->mode == MODE_CONNECTING) {
+		conn_close(c, "upstream closed before the tunnel was used");
 		return;
 	}
 	/* EOF or error: deliver what has arrived first */

@@ -54,13 +54,70 @@ http_head_end(const char *buf, size_t len, size_t start, size_t max,
 	return 0;
 }
 
+/*
+ * "METHOD SP target SP HTTP/d.d" or "HTTP/d.d SP ddd SP reason": single
+ * spaces, a token method, no control bytes (nor non-ASCII in a request).
+ */
+static int
+check_start_line(const char *s, size_t n, int request, char *why,
+    size_t wlen)
+{
+	const char	*sp1, *sp2, *v;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\r') {
+			util_errf(why, wlen, "bare CR in the start line");
+			return -1;
+		}
+		if (c < 0x20 || c == 0x7f || (request && c >= 0x80)) {
+			util_errf(why, wlen, "control byte in the %s line",
+			    request ? "request" : "status");
+			return -1;
+		}
+	}
+	if ((sp1 = memchr(s, ' ', n)) == NULL || sp1 == s)
+		goto bad;
+	if ((sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - s))) == NULL) {
+		if (request)
+			goto bad;
+		sp2 = s + n;	/* a status line may omit the reason */
+	}
+	if (sp2 == sp1 + 1)
+		goto bad;
+	if (request) {
+		for (v = s; v < sp1; v++)
+			if (!is_tchar((unsigned char)*v))
+				goto bad;
+		if (memchr(sp2 + 1, ' ', n - (size_t)(sp2 + 1 - s)) != NULL)
+			goto bad;
+		v = sp2 + 1;
+		if (s + n - v != 8)
+			goto bad;
+	} else {
+		v = s;
+		if (sp1 - s != 8 || sp2 - sp1 != 4)
+			goto bad;
+	}
+	if (memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
+	    v[6] != '.' || v[7] < '0' || v[7] > '9')
+		goto bad;
+	return 0;
+ bad:
+	util_errf(why, wlen, "malformed %s line", request ? "request" :
+	    "status");
+	return -1;
+}
+
 /* The raw checks on a complete head: one line at a time. */
 static int
 check_block(const char *buf, size_t len, int request, size_t max_count,
     char *why, size_t wlen)
 {
 	const char	*p = buf, *end = buf + len, *eol, *colon;
-	size_t		 nlines = 0;
+	size_t		 nlines = 0, ncl = 0, nte = 0;
 	int		 first = 1;
 
 	while (p < end) {
@@ -69,22 +126,28 @@ check_block(const char *buf, size_t len, int request, size_t max_count,
 			util_errf(why, wlen, "bare LF in the message head");
 			return 400;
 		}
-		if (eol - 1 == p)	/* the empty line */
-			return 0;
-		if (first) {
-			const char *q;
-
-			for (q = p; q < eol - 1; q++) {
-				unsigned char c = (unsigned char)*q;
-
-				if (c < 0x20 || c == 0x7f ||
-				    (request && c >= 0x80)) {
-					util_errf(why, wlen, "control byte "
-					    "in the %s line", request ?
-					    "request" : "status");
-					return 400;
-				}
+		if (eol - 1 == p) {	/* the empty line */
+			if (ncl > 0 && nte > 0) {
+				util_errf(why, wlen, "both Content-Length and "
+				    "Transfer-Encoding");
+				return 400;
 			}
+			if (ncl > 1) {
+				util_errf(why, wlen, "several Content-Length "
+				    "headers");
+				return 400;
+			}
+			if (nte > 1) {
+				util_errf(why, wlen, "Transfer-Encoding other "
+				    "than a single chunked");
+				return 400;
+			}
+			return 0;
+		}
+		if (first) {
+			if (check_start_line(p, (size_t)(eol - 1 - p), request,
+			    why, wlen) == -1)
+				return 400;
 			first = 0;
 			p = eol + 1;
 			continue;
@@ -120,12 +183,22 @@ check_block(const char *buf, size_t len, int request, size_t max_count,
 		for (const char *q = colon + 1; q < eol - 1; q++) {
 			unsigned char c = (unsigned char)*q;
 
+			if (c == '\r') {
+				util_errf(why, wlen, "bare CR in a header "
+				    "value");
+				return 400;
+			}
 			if ((c < 0x20 && c != '\t') || c == 0x7f) {
 				util_errf(why, wlen, "control byte 0x%02x in "
 				    "a header value", c);
 				return 400;
 			}
 		}
+		if (http_name_is(p, (size_t)(colon - p), "content-length"))
+			ncl++;
+		else if (http_name_is(p, (size_t)(colon - p),
+		    "transfer-encoding"))
+			nte++;
 		p = eol + 1;
 	}
 	util_errf(why, wlen, "incomplete message head");

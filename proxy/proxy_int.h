@@ -268,7 +268,10 @@ struct conn {
 	int			 tunnel;
 	int			 intercepted;
 	struct dest		 tdest;
-	char			 up_fail[256];	/* upstream TLS failure */
+	char			 up_fail[256];	/* close reason */
+	int			 up_fail_status; /* upstream failed early */
+	char			 up_fail_msg[512];
+	int			 flush_polls;
 	/* the destination of the current upstream connection */
 	struct dest		 dest;
 

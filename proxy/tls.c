@@ -246,7 +246,7 @@ client_hs_event(struct bufferevent *bev, short what, void *arg)
 int
 tls_intercept(struct conn *c)
 {
-	struct bufferevent	*bev;
+	struct bufferevent	*bev, *under;
 	SSL			*ssl;
 	char			 err[256];
 
@@ -260,14 +260,24 @@ tls_intercept(struct conn *c)
 		conn_close(c, err);
 		return -1;
 	}
-	/* the filter reads what the plain bufferevent already buffered */
-	bev = bufferevent_openssl_filter_new(c->px->base, c->cbev, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	/*
+	 * The filter reads what the plain bufferevent already buffered.
+	 * Deferred callbacks: the handshake may start (and fail) inside
+	 * these calls, and c must still be valid when they return.
+	 */
+	under = c->cbev;
+	bev = bufferevent_openssl_filter_new(c->px->base, under, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE |
+	    BEV_OPT_DEFER_CALLBACKS);
 	if (bev == NULL) {
 		SSL_free(ssl);
 		conn_close(c, "cannot start TLS with the client");
 		return -1;
 	}
+	/* the filter writes into under: bound it, or memory is not */
+	bufferevent_setwatermark(under, EV_WRITE, PROXY_HIGH_WATER / 2,
+	    PROXY_HIGH_WATER);
+	bufferevent_setwatermark(under, EV_READ, 0, PROXY_HIGH_WATER);
 	c->cbev = bev;
 	c->intercepted = 1;
 	c->mode = MODE_HANDSHAKE;
@@ -276,9 +286,10 @@ tls_intercept(struct conn *c)
 	c->log.logged = 1;
 	c->log.active = 0;
 	bufferevent_setcb(bev, NULL, NULL, client_hs_event, c);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	conn_set_timer(c, c->px->lim.header_timeout_ms);
 	/* upstream TLS handshake in parallel with the client's */
 	c->tdest.tls = c->dest.tls = 1;
-	return tls_upstream(c);
+	(void)tls_upstream(c);	/* a failure is kept for the first request */
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return 0;
 }

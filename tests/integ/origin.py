@@ -11,7 +11,10 @@ receives, and serves a few endpoints that exercise a proxy:
   /bytes?n=N       N bytes (pattern "0123456789abcdef"...), streamed
   /upload          reads the body; replies "LEN SHA256HEX"
   /chunked         a chunked response of ?n= chunks (default 3)
-  /sse?ms=M        text/event-stream: one event, a pause of M ms, another
+  /sse?ms=M        text/event-stream: one event, a pause of M ms, another;
+                   with &gate=NAME the second event waits (at most 60 s)
+                   until a request for /release?name=NAME arrives
+  /release?name=N  opens gate N
   /ws              WebSocket echo (text and binary frames, close)
   /redirect?to=U   302 to U
   /status?code=N   that status (no body for 1xx/204/304)
@@ -27,7 +30,8 @@ usage: origin.py [--http-port N] [--https-port N] [--cert F --key F]
 Port 0 picks an ephemeral port; once listening, one JSON line
 {"http_port": N, "https_port": N} is printed on stdout (flushed).
 --record appends one JSON object per request to FILE:
-  {"port", "tls", "sni", "method", "target", "version",
+  {"port", "tls", "sni", "conn" (a number per accepted connection),
+   "method", "target", "version",
    "headers": [[name, value], ...], "head": <latin-1 text of the raw head>,
    "body_len": N, "body": <latin-1 text of the decoded body, first 64 KiB>,
    "body_sha256": hex}
@@ -47,7 +51,7 @@ import urllib.parse
 MAX_HEAD = 256 * 1024
 RECORD_BODY = 64 * 1024
 PATTERN = b"0123456789abcdef" * 4096  # 64 KiB
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B85"
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 class BadRequest(Exception):
@@ -57,6 +61,11 @@ class BadRequest(Exception):
 class Origin:
     def __init__(self, record):
         self.record = open(record, "a", buffering=1) if record else None
+        self.nconn = 0
+        self.gates = {}
+
+    def gate(self, name):
+        return self.gates.setdefault(name, asyncio.Event())
 
     def log(self, entry):
         if self.record:
@@ -120,6 +129,8 @@ class Origin:
         sni = None
         if sslobj is not None:
             sni = SNI.get(id(sslobj))
+        self.nconn += 1
+        conn = self.nconn
         try:
             while True:
                 try:
@@ -149,7 +160,7 @@ class Origin:
                 body, blen, bsha = await self.read_body(
                     reader, headers, wire)
                 self.log({
-                    "port": port, "tls": tls, "sni": sni,
+                    "port": port, "tls": tls, "sni": sni, "conn": conn,
                     "method": method, "target": target,
                     "version": version, "headers": headers,
                     "head": head.decode("latin-1"),
@@ -239,7 +250,13 @@ class Origin:
                          b"text/event-stream\r\nCache-Control: no-cache\r\n"
                          b"Transfer-Encoding: chunked\r\n\r\n")
             for i, data in enumerate((b"data: one\n\n", b"data: two\n\n")):
-                if i:
+                if i and "gate" in q:
+                    try:
+                        await asyncio.wait_for(self.gate(q["gate"]).wait(),
+                                               60)
+                    except asyncio.TimeoutError:
+                        pass
+                elif i:
                     await asyncio.sleep(ms / 1000)
                 writer.write(b"%x\r\n%s\r\n" % (len(data), data))
                 await writer.drain()
@@ -254,6 +271,9 @@ class Origin:
             await writer.drain()
             await self.ws_echo(reader, writer)
             return False
+        elif path == "/release":
+            self.gate(q.get("name", "")).set()
+            await self.send(writer, method, 200, b"released\n", "text/plain")
         elif path == "/redirect":
             await self.send(writer, method, 302, b"redirect\n", "text/plain",
                             [f"Location: {q.get('to', '/')}"])
