@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -96,10 +97,26 @@ struct run {
 	int			 stop_elapsed;	/* seconds since the first */
 	int			 drained;	/* gave up waiting for output */
 	int			 killed_cli;	/* we SIGKILLed the CLI */
+	struct timespec		 t0;		/* when moat run started */
 	int			 keep;		/* --keep */
 };
 
 static void	run_teardown(struct run *r);
+
+/* With -v: what happened when, in ms since moat run started. */
+static void
+stage(const struct run *r, const char *what)
+{
+	struct timespec	now;
+	long long	ms;
+
+	if (log_verbosity() < 1)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(now.tv_sec - r->t0.tv_sec) * 1000 +
+	    (now.tv_nsec - r->t0.tv_nsec) / 1000000;
+	log_debug("+%lld ms: %s", ms, what);
+}
 
 static int
 usage_err(void)
@@ -773,6 +790,7 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 		log_errx("%s", err);
 		return 1;
 	}
+	stage(r, "engine detected");
 	if (sandbox_decide(&r->rt, r->cfg, f->no_sandbox, &r->runsc, &warn,
 	    err, sizeof(err)) == -1) {
 		log_errx("%s", err);
@@ -816,19 +834,23 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 		log_errx("%s", err);
 		return 1;
 	}
+	stage(r, "run record and CA ready");
 	if (setup_network(r, &bind, &seen_as, err, sizeof(err)) == -1) {
 		log_errx("%s", err);
 		return 1;
 	}
+	stage(r, "network ready");
 	if (start_proxy(r, f, bind, g, err, sizeof(err)) == -1) {
 		log_errx("%s", err);
 		return 1;
 	}
+	stage(r, "proxy listening");
 	granted_wipe(g);
 	if (setup_firewall(r, err, sizeof(err)) == -1) {
 		log_errx("%s", err);
 		return 1;
 	}
+	stage(r, "firewall rule installed");
 
 	tty = isatty(STDIN_FILENO);
 	creds_placeholder_env((const char *const *)r->rec.grants.v,
@@ -894,6 +916,7 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 		log_errx("%s", err);
 		goto out;
 	}
+	stage(r, "container started");
 	ret = 0;
  out:
 	if (wfd[0] != -1)
@@ -979,6 +1002,7 @@ run_teardown(struct run *r)
 	if (r->have_spec)
 		rt_spec_free(&r->spec);
 	r->have_spec = 0;
+	stage(r, "torn down");
 	if (r->log_fd != -1)
 		close(r->log_fd);
 	r->log_fd = -1;
@@ -1003,6 +1027,7 @@ cmd_run(int argc, char **argv)
 		flags_free(&f);
 		return usage_err();
 	}
+	clock_gettime(CLOCK_MONOTONIC, &r.t0);
 	log_init(f.verbose);
 	r.keep = f.keep;
 	harden_process();
@@ -1029,6 +1054,7 @@ cmd_run(int argc, char **argv)
 		if (r.child_status < 0 || r.out[0].fd >= 0 ||
 		    r.out[1].fd >= 0)
 			event_base_dispatch(r.base);
+		stage(&r, "agent exited");
 		status = r.child_status;
 		/* Stopped by a signal: the conventional 128 + signal. */
 		ret = r.signo != 0 ? 128 + r.signo : status;
