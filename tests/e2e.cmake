@@ -25,9 +25,12 @@ if(Python3_FOUND)
 				ENVIRONMENT "MOAT_BIN=$<TARGET_FILE:moat>;MOAT_SRC=${PROJECT_SOURCE_DIR}")
 		endforeach()
 	endforeach()
-	# list/logs/trace/clean over hand-written records; no engine needed.
-	add_test(NAME e2e_runs_cli COMMAND ${Python3_EXECUTABLE}
-		${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e.py runs_cli)
-	set_tests_properties(e2e_runs_cli PROPERTIES TIMEOUT 120
-		ENVIRONMENT "MOAT_BIN=$<TARGET_FILE:moat>;MOAT_SRC=${PROJECT_SOURCE_DIR}")
+	# list/logs/trace/clean over hand-written records, and moat run on
+	# Apple's runtime through the fake `container`: no engine needed.
+	foreach(sc runs_cli apple)
+		add_test(NAME e2e_${sc} COMMAND ${Python3_EXECUTABLE}
+			${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e.py ${sc})
+		set_tests_properties(e2e_${sc} PROPERTIES TIMEOUT 120
+			ENVIRONMENT "MOAT_BIN=$<TARGET_FILE:moat>;MOAT_SRC=${PROJECT_SOURCE_DIR}")
+	endforeach()
 endif()

@@ -724,6 +724,72 @@ def sc_runs_cli(tmp):
           "metadata.json of the dead run now says killed, with an end")
 
 
+def sc_apple(tmp):
+    """moat run on Apple's runtime, through the fake `container` CLI."""
+    home = os.path.join(tmp, "home")
+    proj = os.path.join(tmp, "project")
+    os.mkdir(proj)
+    log = os.path.join(tmp, "container.log")
+    env = dict(os.environ, MOAT_HOME=home, FAKE_CONTAINER_LOG=log,
+               FAKE_CONTAINER_APPROOT=os.path.join(tmp, "approot"),
+               FAKE_CONTAINER_RUN_EXIT="5",
+               FAKE_CONTAINER_GATEWAY="192.168.77.1",
+               PATH=os.path.join(SRC, "tests/integ/fake-container") + ":" +
+               os.environ["PATH"])
+    env.pop("MOAT_RUNTIME", None)
+    p = sh([MOAT, "grant", "e2eapi", "--host", "api.example.test"],
+           env=env, input=SECRET)
+    p = subprocess.run([MOAT, "run", "--runtime", "apple", "--grant",
+                        "e2eapi", proj, "--", "sh", "-c", "exit 5"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=RUN_TIMEOUT, env=env,
+                       stdin=subprocess.DEVNULL)
+    print(p.stderr)
+    check(p.returncode == 5, "apple: the agent's exit status (got %d)"
+          % p.returncode)
+    rid = run_id_of(p.stderr)
+    check(rid is not None and "(runtime apple, sandbox apple)" in p.stderr
+          and "WARN" not in p.stderr,
+          "apple: run id, runtime and sandbox printed; no gVisor warning")
+    with open(log) as f:
+        calls = f.read().splitlines()
+    print("\n".join(calls))
+    run = [c for c in calls if c.startswith("container run ")]
+    check(calls[:2] == ["container system status",
+                        "container network inspect default"],
+          "apple: checks the system, asks for the vmnet gateway")
+    want = ("container run --rm --name moat-{r} -w /workspace "
+            "--label moat.run={r} --label moat.pid=\\d+ "
+            "--label moat.name=project -e HTTP_PROXY -e HTTPS_PROXY -e http_proxy -e https_proxy "
+            "-e NO_PROXY -e no_proxy -e NODE_USE_ENV_PROXY "
+            "-e SSL_CERT_FILE -e CURL_CA_BUNDLE -e REQUESTS_CA_BUNDLE "
+            "-e NODE_EXTRA_CA_CERTS -e GIT_SSL_CAINFO "
+            "-v {p}:/workspace -v {h}/runs/{r}/ca:/etc/moat-ca:ro "
+            "moat-agent:latest sh -c exit 5").format(
+                r=rid, p=re.escape(proj), h=re.escape(home))
+    check(len(run) == 1 and re.fullmatch(want, run[0]) is not None,
+          "apple: the exact `container run` command")
+    check(not any("network create" in c or "--runtime" in c for c in calls),
+          "apple: no per-run network, no runsc")
+    with open(log + ".env") as f:
+        cenv = f.read()
+    check(re.search(r"^HTTPS_PROXY=http://moat:[0-9a-f]{64}@192\.168\.77\.1:"
+                    r"\d+$", cenv, re.M) is not None,
+          "apple: the proxy is reached at the vmnet gateway, with the token")
+    check(SECRET not in cenv and SECRET not in "\n".join(calls),
+          "apple: no secret in the container's argv or env")
+    # A half set-up system is an error naming the fix.
+    e = dict(env, FAKE_CONTAINER_STATE="not-running", MOAT_RUNTIME="apple")
+    p = subprocess.run([MOAT, "run", proj, "--", "true"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=RUN_TIMEOUT, env=e,
+                       stdin=subprocess.DEVNULL)
+    print(p.stderr)
+    check(p.returncode != 0 and "Apple container runtime not available: "
+          in p.stderr and "container system start" in p.stderr,
+          "apple: not running gives its message and the command")
+
+
 SCENARIOS = {
     "inject": sc_inject,
     "exit": sc_exit_status,
@@ -734,6 +800,7 @@ SCENARIOS = {
     "sigkill": sc_sigkill,
     "errors": sc_errors,
     "runs_cli": None,
+    "apple": None,
 }
 
 
@@ -742,10 +809,10 @@ def main():
         print(__doc__)
         return 2
     runtime = sys.argv[2] if len(sys.argv) > 2 else "runc"
-    if sys.argv[1] == "runs_cli":
+    if sys.argv[1] in ("runs_cli", "apple"):
         tmp = tempfile.mkdtemp(prefix="moat-e2e-")
         try:
-            sc_runs_cli(tmp)
+            (sc_runs_cli if sys.argv[1] == "runs_cli" else sc_apple)(tmp)
         except Fail as e:
             print("FAIL: %s" % e)
             return 1
