@@ -528,8 +528,10 @@ def wait_for(pred, what, timeout=90):
 
 def start_bg(env, cmd):
     errf = open(os.path.join(env.tmp, "bg.err"), "w+")
+    # Its own process group, as a shell gives a foreground job.
     p = subprocess.Popen(env.run_args(cmd=cmd), stdout=subprocess.DEVNULL,
-                         stderr=errf, stdin=subprocess.DEVNULL, env=env.env)
+                         stderr=errf, stdin=subprocess.DEVNULL, env=env.env,
+                         start_new_session=True)
 
     def rid():
         errf.seek(0)
@@ -554,14 +556,18 @@ def start_bg(env, cmd):
     return p, r
 
 
-LOOP = ["sh", "-c", "trap 'echo stopping; exit 3' TERM; "
+LOOP = ["sh", "-c", "trap 'echo stopping; exit 3' TERM INT; "
         "while :; do sleep 1; done"]
 
 
 def sc_signals(env):
     for sig, want in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
         p, rid = start_bg(env, LOOP)
-        p.send_signal(sig)
+        if sig == signal.SIGINT:
+            # Ctrl-C: the whole foreground group, the engine's CLI too.
+            os.killpg(p.pid, sig)
+        else:
+            p.send_signal(sig)
         rc = p.wait(timeout=RUN_TIMEOUT)
         check(rc == want, "%s: moat exits %d (got %d)"
               % (sig.name, want, rc))
@@ -571,7 +577,8 @@ def sc_signals(env):
               sig.name + ": metadata.json finished")
         lg = sh([MOAT, "logs", rid], env=env.env).stdout
         check(lg == "stopping\n",
-              sig.name + ": the agent got SIGTERM and its output was kept")
+              sig.name + ": the agent was told to stop and its output was "
+              "kept")
 
 
 def sc_sigkill(env):
