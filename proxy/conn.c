@@ -406,8 +406,8 @@ conn_accept(struct proxy *px, int fd, const struct sockaddr *sa,
 		return;
 	}
 	conn_set_callbacks_http(c);
+	/* nothing sent yet: a silent close; the first byte arms 408 */
 	conn_set_timer(c, px->lim.header_timeout_ms);
-	c->head_timer_armed = 1;
 }
 
 void
@@ -878,8 +878,8 @@ move_req_body(struct conn *c)
 	} else {
 		if (evbuffer_get_length(in) == 0)
 			return 0;
-		r = chunked_move(&c->rqp, &c->rq_chunk_open, in, out, &c->log.up, why,
-		    sizeof(why));
+		r = chunked_move(&c->rqp, &c->rq_chunk_open, in, out,
+		    &c->log.up, why, sizeof(why));
 		if (r == -1) {
 			if (c->rs == RS_HEAD)
 				conn_error(c, 400, NULL, "%s", why);
@@ -1089,8 +1089,8 @@ move_resp_body(struct conn *c)
 		c->log.down += n;
 		break;
 	case BODY_CHUNKED:
-		r = chunked_move(&c->rsp, &c->rs_chunk_open, in, out, &c->log.down, why,
-		    sizeof(why));
+		r = chunked_move(&c->rsp, &c->rs_chunk_open, in, out,
+		    &c->log.down, why, sizeof(why));
 		if (r == -1) {
 			conn_close(c, why);
 			return -1;

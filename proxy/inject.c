@@ -7,16 +7,28 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
 #include "proxy_int.h"
 
+/* Headers that frame or route the request can never carry a credential. */
+static const char *reserved[] = {
+	"host", "content-length", "transfer-encoding", "connection",
+	"keep-alive", "te", "trailer", "upgrade", NULL
+};
+
 static int
 valid_header_name(const char *s)
 {
-	if (s == NULL || *s == '\0')
+	size_t i;
+
+	if (s == NULL || *s == '\0' || strncasecmp(s, "proxy-", 6) == 0)
 		return 0;
+	for (i = 0; reserved[i] != NULL; i++)
+		if (strcasecmp(s, reserved[i]) == 0)
+			return 0;
 	for (; *s != '\0'; s++)
 		if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~",
 		    *s) != NULL))

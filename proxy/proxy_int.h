@@ -151,7 +151,7 @@ struct dest {
 	socklen_t	addrlens[PROXY_MAX_ADDRS];
 	int		naddrs;
 	int		next;		/* next address to try */
-	int		checked;	/* addrs hold policy-checked addresses */
+	int		checked;	/* addrs passed the policy */
 };
 
 /* ---- proxy.c -------------------------------------------------------- */
@@ -252,7 +252,7 @@ struct conn {
 	char			 client[64];
 	struct bufferevent	*cbev;
 	struct bufferevent	*ubev;
-	int			 ubev_fd;	/* fd ubev does not own, or -1 */
+	int			 ubev_fd;	/* fd ubev does not own */
 	struct event		*timer;
 	enum conn_mode		 mode;
 	enum rq_state		 rq;

@@ -61,6 +61,19 @@ ssl_errstr(char *buf, size_t len)
 	ERR_clear_error();
 }
 
+/* The OpenSSL reason a TLS bufferevent failed with. */
+static void
+bev_errstr(struct bufferevent *bev, char *buf, size_t len)
+{
+	unsigned long le = bufferevent_get_openssl_error(bev);
+
+	if (le != 0)
+		ERR_error_string_n(le, buf, len);
+	else
+		snprintf(buf, len, "connection error");
+	ERR_clear_error();
+}
+
 int
 tls_init(struct proxy *px, const char *upstream_ca, char *err,
     size_t errlen)
@@ -136,13 +149,7 @@ up_hs_event(struct bufferevent *bev, short what, void *arg)
 		    "verification: %s", c->dest.host,
 		    X509_verify_cert_error_string(v));
 	else if (what & BEV_EVENT_ERROR) {
-		unsigned long le = bufferevent_get_openssl_error(bev);
-
-		if (le != 0)
-			ERR_error_string_n(le, e, sizeof(e));
-		else
-			snprintf(e, sizeof(e), "connection failed");
-		ERR_clear_error();
+		bev_errstr(bev, e, sizeof(e));
 		util_errf(msg, sizeof(msg), "TLS handshake with %s:%d failed: "
 		    "%s", c->dest.host, c->dest.port, e);
 	} else
@@ -224,15 +231,9 @@ client_hs_event(struct bufferevent *bev, short what, void *arg)
 		(void)conn_pump(c);
 		return;
 	}
-	if (what & BEV_EVENT_ERROR) {
-		unsigned long le = bufferevent_get_openssl_error(bev);
-
-		if (le != 0)
-			ERR_error_string_n(le, e, sizeof(e));
-		else
-			snprintf(e, sizeof(e), "connection error");
-		ERR_clear_error();
-	} else
+	if (what & BEV_EVENT_ERROR)
+		bev_errstr(bev, e, sizeof(e));
+	else
 		snprintf(e, sizeof(e), "client closed");
 	{
 		char reason[300];

@@ -574,7 +574,25 @@ class TestHostPorts(Base):
 
 class TestTimeouts(Base):
     proxy_args = ("--limit", "header-timeout-ms=300", "--limit",
-                  "upstream-timeout-ms=300", "--limit", "max-connections=3")
+                  "upstream-timeout-ms=300", "--limit", "max-connections=3",
+                  "--limit", "idle-timeout-ms=300")
+
+    def test_idle_keepalive_closed_silently(self):
+        s = socket.create_connection(("127.0.0.1", self.px.port),
+                                     timeout=WAIT)
+        s.sendall((f"GET http://origin.test:{ENV.hp}/bytes?n=2 HTTP/1.1\r\n"
+                   f"Host: x\r\n{auth_header(self.px.token)}\r\n").encode())
+        out = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            out += b
+        s.close()
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 OK\r\n"), out)
+        self.assertTrue(out.endswith(b"\r\n\r\n01"), out)
+        # and a connection that never says anything is closed silently
+        self.assertEqual(raw(self.px.port, b""), b"")
 
     def test_header_timeout(self):
         s = socket.create_connection(("127.0.0.1", self.px.port),
@@ -599,8 +617,11 @@ class TestTimeouts(Base):
         socks = [socket.create_connection(("127.0.0.1", self.px.port),
                                           timeout=WAIT) for _ in range(3)]
         try:
-            # the proxy has accepted the three (they hold their slots)
-            time.sleep(0.2)
+            # the proxy has accepted the three (they hold their slots
+            # until the 300 ms idle close, so send a byte to keep them)
+            for s in socks:
+                s.sendall(b"G")
+            time.sleep(0.1)
             out = raw(self.px.port, b"")
             self.assertTrue(out.startswith(b"HTTP/1.1 503 "), out)
         finally:
@@ -875,6 +896,41 @@ class TestIntercept(Base):
         # nor in argv
         with open(f"/proc/{self.px.p.pid}/cmdline", "rb") as f:
             self.assertNotIn(SECRET.encode(), f.read())
+
+
+class TestGrantAndCaDir(unittest.TestCase):
+    def test_grant_from_store(self):
+        home = os.path.join(ENV.dir, "home")
+        env = dict(os.environ, MOAT_HOME=home, TOK=SECRET + "-grant")
+        r = subprocess.run([MOAT, "grant", "mytok", "--host",
+                            f"api.test:{ENV.sp}", "--header", "X-Api-Key",
+                            "--prefix", "", "--from-env", "TOK"],
+                           capture_output=True, env=env, timeout=WAIT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        px = ENV.proxy("--grant", "mytok", creds=False, env=env)
+        code, _, body = curl(px, f"https://api.test:{ENV.sp}/auth-hash"
+                             "?h=x-api-key")
+        self.assertEqual(code, 200)
+        self.assertEqual(body.decode(), sha(SECRET + "-grant"))
+        r = subprocess.run([MOAT, "proxy", "--grant", "nosuch"],
+                           capture_output=True, env=env, timeout=WAIT)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b'no credential "nosuch" granted', r.stderr)
+
+    def test_ca_dir_persisted_and_key_mode_refused(self):
+        d = os.path.join(ENV.dir, "ca")
+        px = ENV.proxy("--ca-dir", d)
+        self.assertEqual(px.ca, os.path.join(d, "ca.crt"))
+        self.assertEqual(os.stat(os.path.join(d, "ca.key")).st_mode & 0o777,
+                         0o600)
+        code, _, _ = curl(px, f"https://origin.test:{ENV.sp}/echo")
+        self.assertEqual(code, 200)
+        px.stop()
+        os.chmod(os.path.join(d, "ca.key"), 0o644)
+        r = subprocess.run([MOAT, "proxy", "--ca-dir", d],
+                           capture_output=True, timeout=WAIT)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"chmod 600", r.stderr)
 
 
 class TestCli(unittest.TestCase):
