@@ -98,6 +98,8 @@ struct run {
 	int			 drained;	/* gave up waiting for output */
 	int			 killed_cli;	/* we SIGKILLed the CLI */
 	struct timespec		 t0;		/* when moat run started */
+	struct proxy_resolve	*resolve;	/* parsed --resolve */
+	size_t			 nresolve;
 	int			 keep;		/* --keep */
 };
 
@@ -634,7 +636,6 @@ start_proxy(struct run *r, const struct run_flags *f, const char *bind,
     const struct granted *g, char *err, size_t errlen)
 {
 	struct proxy_opts	 o;
-	struct proxy_resolve	*res = NULL;
 	struct hostpat		*allow = NULL;
 	const char		**allow_text = NULL;
 	int			*allow_line = NULL;
@@ -667,15 +668,8 @@ start_proxy(struct run *r, const struct run_flags *f, const char *bind,
 	o.nallow = r->cfg->nallow;
 	o.host_ports = r->cfg->host_ports;
 	o.nhost_ports = r->cfg->nhost_ports;
-	if (f->resolve.n > 0) {
-		res = xcalloc(f->resolve.n, sizeof(*res));
-		for (i = 0; i < f->resolve.n; i++)
-			if (parse_resolve(f->resolve.v[i], &res[i], err,
-			    errlen) == -1)
-				goto out;
-	}
-	o.resolve = res;
-	o.nresolve = f->resolve.n;
+	o.resolve = r->resolve;
+	o.nresolve = r->nresolve;
 	o.creds = g->pc;
 	o.ncreds = g->npc;
 	o.upstream_ca = f->upstream_ca;
@@ -688,7 +682,6 @@ start_proxy(struct run *r, const struct run_flags *f, const char *bind,
 	ret = 0;
  out:
 	sodium_memzero(o.token, sizeof(o.token));
-	free(res);
 	free(allow);
 	free(allow_text);
 	free(allow_line);
@@ -767,6 +760,16 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 	int			 warn = 0, tty, wfd[2] = { -1, -1 }, ret = 1;
 	const char		*cfg_rt;
 
+	if (f->resolve.n > 0) {
+		r->resolve = xcalloc(f->resolve.n, sizeof(*r->resolve));
+		for (size_t i = 0; i < f->resolve.n; i++)
+			if (parse_resolve(f->resolve.v[i], &r->resolve[i], err,
+			    sizeof(err)) == -1) {
+				log_errx("%s", err);
+				return EXIT_USAGE;
+			}
+		r->nresolve = f->resolve.n;
+	}
 	if (realpath(f->path ? f->path : ".", project) == NULL) {
 		log_err("%s", f->path ? f->path : ".");
 		return EXIT_USAGE;
@@ -1074,6 +1077,7 @@ cmd_run(int argc, char **argv)
 		log_warnx("%s", err);
 	run_record_clear(&r.rec);
 	config_free(r.cfg);
+	free(r.resolve);
 	if (r.ev_stop_timer)
 		event_free(r.ev_stop_timer);
 	if (r.ev_drain_timer)

@@ -634,9 +634,35 @@ def sc_errors(env):
           'moat grant nosuch' in p.stderr and "moat: run " not in p.stderr,
           "missing grant: exit 2 and the moat grant command, nothing "
           "started")
-    p = env.run(extra=["--resolve", "bad"], cmd=["true"])
-    check(p.returncode != 0 and "--resolve \"bad\"" in p.stderr,
-          "a bad --resolve is refused")
+    for extra, code, msg in (
+            (["--resolve", "bad"], 2, 'moat: --resolve "bad": expected '
+             'HOST:PORT:ADDR with a numeric address'),
+            (["--resolve", "h:0:127.0.0.1"], 2, 'moat: --resolve '
+             '"h:0:127.0.0.1"'),
+            (["--resolve", "h:443:example.com"], 2, 'moat: --resolve '
+             '"h:443:example.com"'),
+            (["-e", "FOO"], 2, 'moat: -e: "FOO" is not KEY=VALUE'),
+            (["-e", "HTTPS_PROXY=x"], 2, "moat: -e HTTPS_PROXY: moat sets "
+             "the proxy variables; they cannot be overridden"),
+            (["--runtime", "nope"], 1, 'moat: unknown runtime "nope" (from '
+             '--runtime); use docker, podman, apple or auto'),
+            (["--upstream-ca", "/nonexistent"], 2, "moat: --upstream-ca "
+             "/nonexistent: No such file or directory")):
+        p = env.run(extra=extra, cmd=["true"])
+        check(p.returncode == code and msg in p.stderr and
+              "moat: run " not in p.stderr,
+              "%s: exit %d, %r, the agent never starts"
+              % (" ".join(extra), code, msg))
+    p = subprocess.run([MOAT, "run", env.project, "stray"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=RUN_TIMEOUT, env=env.env)
+    check(p.returncode == 2 and 'unexpected argument "stray"; the command '
+          'goes after "--"' in p.stderr, "a stray argument is a usage error")
+    # Runs that failed half-way left nothing behind.
+    runs = os.listdir(os.path.join(env.home, "runs"))
+    check(len(runs) >= 2, "runs that failed after starting have records")
+    for rid in runs:
+        assert_torn_down(rid, "failed run " + rid)
 
 
 def write_run(home, rid, **kw):
