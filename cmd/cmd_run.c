@@ -745,6 +745,52 @@ run_name(const struct config *cfg, const struct run_flags *f)
 	return xstrdup(slash && slash[1] ? slash + 1 : cfg->project_dir);
 }
 
+static void
+fill_sandbox_opts(const struct run *r, const struct run_flags *f,
+    struct sandbox_opts *so, const struct strvec *placeholders)
+{
+	memset(so, 0, sizeof(*so));
+	so->engine = r->rt.engine;
+	so->run_id = r->rec.id;
+	so->run_name = r->rec.name;
+	so->moat_pid = getpid();
+	so->ca_file = SANDBOX_CA_FILE;
+	so->placeholders = placeholders;
+	so->extra_env = &f->env;
+	so->image = f->image;
+	so->command = &f->command;
+	so->runsc = r->runsc;
+	so->interactive = f->interactive;
+	so->is_tty = isatty(STDIN_FILENO);
+	so->keep = f->keep;
+}
+
+/*
+ * Builds the spec once with stand-in proxy values, so that a bad -e or
+ * mount fails before anything is created.  0 or -1 (logged).
+ */
+static int
+check_spec(const struct run *r, const struct run_flags *f)
+{
+	struct sandbox_opts	so;
+	struct rt_spec		spec;
+	char			err[1024], tok[2 * PROXY_TOKEN_LEN + 1];
+	int			ret;
+
+	memset(tok, '0', sizeof(tok) - 1);
+	tok[sizeof(tok) - 1] = '\0';
+	fill_sandbox_opts(r, f, &so, NULL);
+	so.ca_dir = r->cfg->project_dir;
+	so.proxy_host = "127.0.0.1";
+	so.proxy_port = 1;
+	so.token_hex = tok;
+	ret = sandbox_build_spec(r->cfg, &so, &spec, err, sizeof(err));
+	rt_spec_free(&spec);
+	if (ret == -1)
+		log_errx("%s", err);
+	return ret;
+}
+
 /*
  * Everything up to a running container.  Returns 0, or an exit status
  * (the caller tears down what was set up).
@@ -757,7 +803,7 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 	const char		*bind = NULL, *seen_as = NULL;
 	char			 err[4096], project[PATH_MAX];
 	char			 path[PATH_MAX + 64], ca_dir[PATH_MAX + 8];
-	int			 warn = 0, tty, wfd[2] = { -1, -1 }, ret = 1;
+	int			 warn = 0, wfd[2] = { -1, -1 }, ret = 1;
 	const char		*cfg_rt;
 
 	if (f->resolve.n > 0) {
@@ -801,13 +847,15 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 	}
 	if (warn)
 		log_warnx("%s", SANDBOX_WARN_NO_GVISOR);
+	run_id_new(r->rec.id, sizeof(r->rec.id));
+	if (check_spec(r, f) == -1)
+		return EXIT_USAGE;
 	if (util_moat_home(r->home, sizeof(r->home), err, sizeof(err)) == -1) {
 		log_errx("%s", err);
 		return 1;
 	}
 	spawn_cleaner(r);
 
-	run_id_new(r->rec.id, sizeof(r->rec.id));
 	r->rec.name = run_name(r->cfg, f);
 	r->rec.project = xstrdup(project);
 	r->rec.image = xstrdup(f->image ? f->image : r->cfg->image);
@@ -855,28 +903,14 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 	}
 	stage(r, "firewall rule installed");
 
-	tty = isatty(STDIN_FILENO);
 	creds_placeholder_env((const char *const *)r->rec.grants.v,
 	    r->rec.grants.n, &placeholders);
-	memset(&so, 0, sizeof(so));
-	so.engine = r->rt.engine;
-	so.run_id = r->rec.id;
-	so.run_name = r->rec.name;
-	so.moat_pid = getpid();
+	fill_sandbox_opts(r, f, &so, &placeholders);
 	so.ca_dir = ca_dir;
-	so.ca_file = SANDBOX_CA_FILE;
 	so.proxy_host = seen_as;
 	so.proxy_port = proxy_port(r->proxy);
 	so.token_hex = r->token_hex;
-	so.placeholders = &placeholders;
-	so.extra_env = &f->env;
-	so.image = f->image;
-	so.command = &f->command;
 	so.network = r->have_net ? r->net.name : NULL;
-	so.runsc = r->runsc;
-	so.interactive = f->interactive;
-	so.is_tty = tty;
-	so.keep = f->keep;
 	r->have_spec = 1;
 	if (sandbox_build_spec(r->cfg, &so, &r->spec, err, sizeof(err)) ==
 	    -1) {
