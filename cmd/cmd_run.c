@@ -472,6 +472,9 @@ request_stop(struct run *r, int signo)
 		log_info("moat: stopping now");
 		r->killed_cli = 1;
 		kill(r->child, SIGKILL);
+		/* Its `stop` would wait out the timeout; rm -f follows. */
+		if (r->stopper > 0)
+			kill(r->stopper, SIGKILL);
 	}
 }
 

@@ -579,6 +579,21 @@ def sc_signals(env):
         check(lg == "stopping\n",
               sig.name + ": the agent was told to stop and its output was "
               "kept")
+    sc_double_int(env)
+
+
+def sc_double_int(env):
+    """An agent that ignores SIGTERM: a second Ctrl-C stops it at once."""
+    p, rid = start_bg(env, ["sh", "-c", "trap '' TERM INT; "
+                            "while :; do sleep 1; done"])
+    os.killpg(p.pid, signal.SIGINT)
+    errf = os.path.join(env.tmp, "bg.err")
+    wait_for(lambda: "stopping the container" in open(errf).read(),
+             "the first stop")
+    os.killpg(p.pid, signal.SIGINT)
+    rc = p.wait(timeout=RUN_TIMEOUT)
+    check(rc == 130, "second Ctrl-C: moat exits 130 (got %d)" % rc)
+    assert_torn_down(rid, "second Ctrl-C")
 
 
 def sc_sigkill(env):
