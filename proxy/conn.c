@@ -779,6 +779,30 @@ handle_request(struct conn *c)
 	return upstream_start(c, &c->dest);
 }
 
+/*
+ * Finds a complete head at the front of in without copying a large body
+ * that follows it: search for the blank line first, then make only the
+ * head contiguous and check it.  Without a blank line yet, the bytes so
+ * far are checked from scanned on (so a bare LF fails at once).  Returns
+ * as http_head_end(), with *bufp pointing at the contiguous head.
+ */
+static ssize_t
+find_head(struct evbuffer *in, size_t max, size_t scanned, const char **bufp,
+    char *why, size_t wlen)
+{
+	struct evbuffer_ptr	 end, p;
+	size_t			 len = evbuffer_get_length(in);
+	size_t			 n = len < max ? len : max;
+
+	if (evbuffer_ptr_set(in, &end, n, EVBUFFER_PTR_SET) == 0) {
+		p = evbuffer_search_range(in, "\r\n\r\n", 4, NULL, &end);
+		if (p.pos >= 0)
+			n = (size_t)p.pos + 4;
+	}
+	*bufp = (const char *)evbuffer_pullup(in, (ssize_t)n);
+	return http_head_end(*bufp, n, scanned, max, why, wlen);
+}
+
 static int
 read_head(struct conn *c)
 {
@@ -801,8 +825,7 @@ read_head(struct conn *c)
 	}
 	max = c->px->lim.header_bytes;
 	n = len < max ? len : max;
-	buf = (const char *)evbuffer_pullup(in, (ssize_t)n);
-	r = http_head_end(buf, n, c->headlen > 3 ? c->headlen - 3 : 0, max,
+	r = find_head(in, max, c->headlen > 3 ? c->headlen - 3 : 0, &buf,
 	    why, sizeof(why));
 	if (r < 0) {
 		reqlog_begin(c);
@@ -991,7 +1014,7 @@ static int
 resp_head(struct conn *c)
 {
 	struct evbuffer	*in = bufferevent_get_input(c->ubev);
-	size_t		 len = evbuffer_get_length(in), max, n, before;
+	size_t		 len = evbuffer_get_length(in), max, before;
 	char		 why[HTTP_WHY_MAX];
 	const char	*buf;
 	ssize_t		 hl;
@@ -1000,9 +1023,7 @@ resp_head(struct conn *c)
 	if (len == 0)
 		return 0;
 	max = c->px->lim.header_bytes;
-	n = len < max ? len : max;
-	buf = (const char *)evbuffer_pullup(in, (ssize_t)n);
-	hl = http_head_end(buf, n, 0, max, why, sizeof(why));
+	hl = find_head(in, max, 0, &buf, why, sizeof(why));
 	if (hl < 0) {
 		conn_error(c, 502, NULL, "bad response from %s:%d: %s",
 		    c->dest.host, c->dest.port, why);

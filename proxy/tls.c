@@ -87,6 +87,8 @@ tls_init(struct proxy *px, const char *upstream_ca, char *err,
 	SSL_CTX_set_options(px->up_ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_session_cache_mode(px->up_ctx, SSL_SESS_CACHE_OFF);
+	/* idle tunnels should not hold two 16 KiB record buffers each */
+	SSL_CTX_set_mode(px->up_ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(px->up_ctx, SSL_VERIFY_PEER, NULL);
 	if (SSL_CTX_set_default_verify_paths(px->up_ctx) != 1)
 		goto sslfail;
@@ -112,6 +114,7 @@ tls_init(struct proxy *px, const char *upstream_ca, char *err,
 	    SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(px->mitm_ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_mode(px->mitm_ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_num_tickets(px->mitm_ctx, 0);
 	SSL_CTX_set_alpn_select_cb(px->mitm_ctx, alpn_select, NULL);
 	return 0;
