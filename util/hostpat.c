@@ -40,7 +40,8 @@ host_normalize(const char *in, size_t inlen, char *out, size_t outlen)
 	size_t		 i, lab = 0;
 	const char	*last;
 
-	if (inlen == 0 || inlen > HOST_MAX + 2)
+	/* tmp holds inlen bytes and a NUL */
+	if (inlen == 0 || inlen > sizeof(tmp) - 1)
 		return -1;
 	if (in[0] == '[') {
 		if (inlen < 3 || in[inlen - 1] != ']')
