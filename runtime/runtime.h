@@ -13,7 +13,11 @@
  * Secrets: an environment value in a spec (the proxy URL carries the run
  * token) never appears in argv.  rt_spec_argv() emits "-e KEY" and puts
  * KEY=VALUE in the environment of the engine's CLI, which copies it into
- * the container.
+ * the container.  Exception: names the CLI itself (or its loader, libc,
+ * Go runtime) reads -- PATH, HOME, TMPDIR, LD_*, DYLD_*, DOCKER_*,
+ * PODMAN_*, CONTAINERS_*, XDG_* and the like -- go as "-e KEY=VALUE" so
+ * that an agent.yaml cannot steer the CLI on the host; moat never puts a
+ * secret under those names.
  */
 #ifndef MOAT_RUNTIME_H
 #define MOAT_RUNTIME_H
@@ -182,7 +186,9 @@ void	rt_spec_add_label(struct rt_spec *spec, const char *key,
  * environment that CLI must be started with into envp (appended to: the
  * current environment minus the spec's keys, plus the spec's KEY=VALUE
  * pairs).  No environment value ever appears in argv: each variable is
- * passed as "-e KEY".  Order (docker/podman):
+ * passed as "-e KEY" -- except the names the CLI reads itself (see the
+ * top of this file), passed as "-e KEY=VALUE" and kept out of envp,
+ * where the CLI keeps moat's own value.  Order (docker/podman):
  *   run [--rm] [-i] [-t] --name N [--runtime runsc]
  *   [--security-opt no-new-privileges] [--pids-limit P] [-m BYTES]
  *   [--cpus C] [--user U] [-w DIR] [--network NET] [--label K=V]...

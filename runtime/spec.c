@@ -173,24 +173,69 @@ check_mount(enum rt_engine e, const struct rt_mount *m, char *err,
 	return 0;
 }
 
-/* Builds the CLI's environment: ours minus the spec's keys, plus them. */
+/*
+ * Variables that the engine CLI (or the dynamic loader, libc, the Go
+ * runtime under it) reads for itself.  The spec's environment comes from
+ * agent.yaml, which the agent can write: PATH + DOCKER_CONFIG naming a
+ * credential helper in the workspace would run it on the host.  These
+ * travel in argv as "-e KEY=VALUE" (for the container only) and the CLI
+ * keeps moat's own values.  moat never puts a secret under these names.
+ */
+static const char *const cli_exact[] = {
+	"PATH", "HOME", "TMPDIR", "SHELL", "GCONV_PATH", "GETCONF_DIR",
+	"GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH",
+	"NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR",
+	"SSL_CERT_DIR", "GODEBUG", "GOTRACEBACK", "GOMAXPROCS", "GOGC",
+	"GOMEMLIMIT", "REGISTRY_AUTH_FILE", "STORAGE_DRIVER", "STORAGE_OPTS",
+	NULL,
+};
+static const char *const cli_prefix[] = {
+	"LD_", "DYLD_", "MALLOC_", "DOCKER_", "BUILDKIT_", "BUILDX_",
+	"COMPOSE_", "NOTARY_", "PODMAN_", "CONTAINERS_", "CONTAINER_",
+	"_CONTAINERS_", "BUILDAH_", "XDG_", NULL,
+};
+
+static int
+cli_reads(const char *key, size_t kl)
+{
+	size_t i, n;
+
+	for (i = 0; cli_exact[i] != NULL; i++)
+		if (strlen(cli_exact[i]) == kl &&
+		    strncmp(key, cli_exact[i], kl) == 0)
+			return 1;
+	for (i = 0; cli_prefix[i] != NULL; i++) {
+		n = strlen(cli_prefix[i]);
+		if (kl >= n && strncmp(key, cli_prefix[i], n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Builds the CLI's environment: ours minus the spec's keys, plus them
+ * (except those the CLI reads itself: see cli_reads()).
+ */
 static void
 build_envp(const struct rt_spec *spec, struct strvec *envp)
 {
 	char	**ep;
-	size_t	  i, kl;
+	size_t	  i, kl, skl;
 
 	for (ep = environ; ep != NULL && *ep != NULL; ep++) {
 		if (!env_key_ok(*ep, &kl))
 			continue;
 		for (i = 0; i < spec->env.n; i++)
-			if (strncmp(spec->env.v[i], *ep, kl + 1) == 0)
+			if (strncmp(spec->env.v[i], *ep, kl + 1) == 0 &&
+			    !cli_reads(*ep, kl))
 				break;
 		if (i == spec->env.n)
 			strvec_push(envp, *ep);
 	}
 	for (i = 0; i < spec->env.n; i++)
-		strvec_push(envp, spec->env.v[i]);
+		if (env_key_ok(spec->env.v[i], &skl) &&
+		    !cli_reads(spec->env.v[i], skl))
+			strvec_push(envp, spec->env.v[i]);
 }
 
 int
@@ -298,7 +343,10 @@ rt_spec_argv(enum rt_engine e, const struct rt_spec *spec,
 	for (i = 0; i < spec->env.n; i++) {
 		env_key_ok(spec->env.v[i], &kl);
 		strvec_push(argv, "-e");
-		strvec_take(argv, xstrndup(spec->env.v[i], kl));
+		if (cli_reads(spec->env.v[i], kl))
+			strvec_push(argv, spec->env.v[i]);
+		else
+			strvec_take(argv, xstrndup(spec->env.v[i], kl));
 	}
 	for (i = 0; i < spec->nmounts; i++) {
 		const struct rt_mount *m = &spec->mounts[i];

@@ -346,6 +346,100 @@ test_env_replace_and_parent(void)
 	rt_spec_free(&s);
 }
 
+/*
+ * The engine CLI runs on the host with the spec's environment: a variable
+ * that the CLI itself reads (PATH, HOME, DOCKER_CONFIG, LD_PRELOAD ...),
+ * set from agent.yaml, must reach the container only, never the CLI.
+ */
+static void
+test_env_cli_vars_not_in_cli_env(void)
+{
+	struct rt_spec	 s;
+	struct strvec	 argv = STRVEC_INIT, envp = STRVEC_INIT;
+	char		 err[256], *a;
+	const char	*parent_path = getenv("PATH");
+
+	rt_spec_init(&s);
+	s.image = xstrdup("img");
+	rt_spec_setenv(&s, "PATH", "/workspace/bin");
+	rt_spec_setenv(&s, "DOCKER_CONFIG", "/workspace/.d");
+	rt_spec_setenv(&s, "LD_PRELOAD", "/workspace/x.so");
+	rt_spec_setenv(&s, "HTTPS_PROXY", "http://moat:" SECRET "@h:1");
+	unsetenv("DOCKER_CONFIG");
+	CHECK_INT(rt_spec_argv(RT_DOCKER, &s, &argv, &envp, err,
+	    sizeof(err)), 0);
+	CHECK_STR(strvec_getenv(&envp, "PATH"), parent_path ? parent_path :
+	    "(null)");
+	CHECK(strvec_getenv(&envp, "DOCKER_CONFIG") == NULL);
+	CHECK(strvec_getenv(&envp, "LD_PRELOAD") == NULL);
+	CHECK_STR(strvec_getenv(&envp, "HTTPS_PROXY"), "http://moat:" SECRET
+	    "@h:1");
+	a = join(&argv);
+	CHECK_CONTAINS(a, "-e PATH=/workspace/bin ");
+	CHECK_CONTAINS(a, "-e DOCKER_CONFIG=/workspace/.d ");
+	CHECK_CONTAINS(a, "-e LD_PRELOAD=/workspace/x.so ");
+	CHECK_CONTAINS(a, "-e HTTPS_PROXY ");
+	check_no_secret(&argv);
+	free(a);
+	strvec_free(&argv);
+	rt_env_free(&envp);
+	rt_spec_free(&s);
+}
+
+/*
+ * The attack itself, against the real docker CLI: agent.yaml sets PATH and
+ * DOCKER_CONFIG to the workspace, whose config.json names a credential
+ * helper that the workspace provides; an image that is not present makes
+ * the CLI call the helper on the host.  It must never run.
+ */
+static void
+test_env_cli_helper_not_run(void)
+{
+	struct rt_spec	 s;
+	char		 err[512], dir[PATH_MAX + 8], f[PATH_MAX + 64];
+	char		 mark[PATH_MAX + 64], path[PATH_MAX + 4200];
+	pid_t		 pid;
+	int		 status;
+	FILE		*fp;
+
+	snprintf(dir, sizeof(dir), "%s/ws", tmpdir);
+	snprintf(f, sizeof(f), "%s/bin", dir);
+	CHECK_INT(util_mkdir_p(f, 0700), 0);
+	snprintf(mark, sizeof(mark), "%s/PWNED", dir);
+	unlink(mark);
+	snprintf(f, sizeof(f), "%s/bin/docker-credential-pwn", dir);
+	if ((fp = fopen(f, "w")) == NULL) {
+		CHECK(!"fopen");
+		return;
+	}
+	fprintf(fp, "#!/bin/sh\ntouch '%s'\necho '{}'\n", mark);
+	fclose(fp);
+	chmod(f, 0755);
+	snprintf(f, sizeof(f), "%s/config.json", dir);
+	if ((fp = fopen(f, "w")) == NULL) {
+		CHECK(!"fopen");
+		return;
+	}
+	fputs("{\"credsStore\":\"pwn\"}\n", fp);
+	fclose(fp);
+
+	rt_spec_init(&s);
+	s.name = xasprintf("moat-test-helper-%ld", (long)getpid());
+	s.image = xstrdup("moat-nonexistent.invalid/agent:latest");
+	snprintf(path, sizeof(path), "%s/bin:%s", dir, orig_path);
+	rt_spec_setenv(&s, "PATH", path);
+	rt_spec_setenv(&s, "DOCKER_CONFIG", dir);
+	rt_spec_setenv(&s, "HOME", dir);
+	s.remove = 1;
+	pid = rt_container_spawn(RT_DOCKER, &s, UTIL_FD_NULL, UTIL_FD_NULL,
+	    UTIL_FD_NULL, err, sizeof(err));
+	CHECK(pid > 0);
+	if (pid > 0 && waitpid(pid, &status, 0) == pid)
+		CHECK(!WIFEXITED(status) || WEXITSTATUS(status) != 0);
+	CHECK(access(mark, F_OK) == -1);
+	rt_spec_free(&s);
+}
+
 /* ---- Apple, through the fake `container` ---------------------------- */
 
 static void
@@ -1252,6 +1346,8 @@ main(int argc, char **argv)
 	RUN(test_argv_apple);
 	RUN(test_argv_refusals);
 	RUN(test_env_replace_and_parent);
+	RUN(test_env_cli_vars_not_in_cli_env);
+	RUN(test_env_cli_helper_not_run);
 	RUN(test_apple_states);
 	RUN(test_apple_detect);
 	RUN(test_apple_lifecycle);
