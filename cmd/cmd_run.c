@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,9 @@ struct out_pipe {
 	struct event	*ev;
 	int		 fd;		/* read end, -1 at EOF */
 	int		 to;		/* 1 or 2 */
+	struct event	*wev;		/* `to` writable; NULL: blocking */
+	char		 buf[OUTBUF];	/* read, not yet on the terminal */
+	size_t		 off, len;
 };
 
 struct run {
@@ -372,16 +376,64 @@ check_done(struct run *r)
 		event_base_loopbreak(r->base);
 }
 
+/*
+ * Writes what is pending to the terminal without blocking the loop (the
+ * proxy lives there too): a slow reader of moat's output pauses reading
+ * the container's pipe, which in turn pauses the agent's writes.
+ */
+static void
+flush_term(struct out_pipe *o)
+{
+	struct pollfd	pfd;
+	ssize_t		w;
+	size_t		n;
+
+	while (o->off < o->len) {
+		pfd.fd = o->to;
+		pfd.events = POLLOUT;
+		if (o->wev != NULL && poll(&pfd, 1, 0) == 0) {
+			if (o->ev != NULL)
+				event_del(o->ev);
+			event_add(o->wev, NULL);
+			return;
+		}
+		/* POLLOUT on a pipe promises room for PIPE_BUF bytes. */
+		n = o->len - o->off;
+		if (o->wev != NULL && n > PIPE_BUF)
+			n = PIPE_BUF;
+		if ((w = write(o->to, o->buf + o->off, n)) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			break;	/* a closed terminal: logs.txt has it all */
+		}
+		o->off += (size_t)w;
+	}
+	o->off = o->len = 0;
+	if (o->wev != NULL)
+		event_del(o->wev);
+	if (o->ev != NULL)
+		event_add(o->ev, NULL);
+}
+
+static void
+on_term_writable(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	flush_term(arg);
+}
+
 /* Tees the container's output to the terminal and logs.txt, live. */
 static void
 on_output(evutil_socket_t fd, short what, void *arg)
 {
 	struct out_pipe	*o = arg;
-	char		 buf[OUTBUF];
 	ssize_t		 n;
 
 	(void)what;
-	n = read(fd, buf, sizeof(buf));
+	if (o->len > 0)
+		return;		/* still flushing the last read */
+	n = read(fd, o->buf, sizeof(o->buf));
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (n <= 0) {
@@ -392,14 +444,15 @@ on_output(evutil_socket_t fd, short what, void *arg)
 		check_done(o->run);
 		return;
 	}
-	/* A closed terminal must not stop the record (SIGPIPE ignored). */
-	(void)write_all(o->to, buf, (size_t)n);
 	if (o->run->log_fd != -1 &&
-	    write_all(o->run->log_fd, buf, (size_t)n) == -1) {
+	    write_all(o->run->log_fd, o->buf, (size_t)n) == -1) {
 		log_warn("logs.txt");
 		close(o->run->log_fd);
 		o->run->log_fd = -1;
 	}
+	o->off = 0;
+	o->len = (size_t)n;
+	flush_term(o);
 }
 
 /* ---- supervision ---------------------------------------------------- */
@@ -713,7 +766,8 @@ setup_firewall(struct run *r, char *err, size_t errlen)
 static int
 open_pipes(struct run *r, int wfd[2])
 {
-	int i, p[2];
+	struct stat	st;
+	int		i, p[2];
 
 	for (i = 0; i < 2; i++) {
 		if (pipe2(p, O_CLOEXEC) == -1) {
@@ -730,6 +784,17 @@ open_pipes(struct run *r, int wfd[2])
 		if (r->out[i].ev == NULL || event_add(r->out[i].ev, NULL)) {
 			log_errx("cannot watch the container's output");
 			return -1;
+		}
+		/* Files and what epoll cannot watch get blocking writes. */
+		if (fstat(i + 1, &st) == 0 && !S_ISREG(st.st_mode) &&
+		    (r->out[i].wev = event_new(r->base, i + 1,
+		    EV_WRITE | EV_PERSIST, on_term_writable,
+		    &r->out[i])) != NULL) {
+			if (event_add(r->out[i].wev, NULL) == -1) {
+				event_free(r->out[i].wev);
+				r->out[i].wev = NULL;
+			} else
+				event_del(r->out[i].wev);
 		}
 	}
 	return 0;
@@ -999,6 +1064,9 @@ run_teardown(struct run *r)
 	for (i = 0; i < 2; i++) {
 		if (r->out[i].ev != NULL)
 			event_free(r->out[i].ev);
+		if (r->out[i].wev != NULL)
+			event_free(r->out[i].wev);
+		r->out[i].wev = NULL;
 		if (r->out[i].fd > 0)
 			close(r->out[i].fd);
 		r->out[i].ev = NULL;

@@ -582,6 +582,32 @@ def sc_signals(env):
     sc_double_int(env)
 
 
+def sc_stalled_output(env):
+    """Nobody reads moat's stdout for a while: the agent's writes wait,
+    the proxy (same event loop) keeps serving."""
+    env.grant()
+    marker = os.path.join(env.project, "curl-done")
+    script = ('(head -c 2000000 /dev/zero | tr "\\0" a; echo) & '
+              'curl -s -o /dev/null -w "%{http_code}" https://' + env.api +
+              '/auth-hash > /workspace/curl-done.tmp; '
+              'mv /workspace/curl-done.tmp /workspace/curl-done; wait')
+    p = subprocess.Popen(env.run_args(extra=["--grant", "e2eapi"],
+                                      cmd=["sh", "-c", script]),
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         stdin=subprocess.DEVNULL, env=env.env)
+    env.cleanups.append(lambda: p.poll() is None and (p.kill(), p.wait()))
+    # stdout is a pipe nobody reads yet: it fills after 64 KiB.
+    wait_for(lambda: os.path.exists(marker), "the agent's request while "
+             "moat's stdout is stalled")
+    with open(marker) as f:
+        check(f.read() == "200", "the proxy answered while moat's output "
+              "was stalled")
+    out = p.stdout.read()
+    rc = p.wait(timeout=RUN_TIMEOUT)
+    check(rc == 0 and len(out) == 2000001,
+          "then all the output arrives (%d bytes, exit %d)" % (len(out), rc))
+
+
 def sc_double_int(env):
     """An agent that ignores SIGTERM: a second Ctrl-C stops it at once."""
     p, rid = start_bg(env, ["sh", "-c", "trap '' TERM INT; "
@@ -846,6 +872,7 @@ SCENARIOS = {
     "signals": sc_signals,
     "sigkill": sc_sigkill,
     "errors": sc_errors,
+    "stalled": sc_stalled_output,
     "runs_cli": None,
     "apple": None,
 }
