@@ -45,6 +45,7 @@ struct bodyctx {
 	uint64_t	 bytes;
 	int		 chunk_open;
 	int		 done;
+	int		 dechunk;	/* HTTP/1.0 client: data only */
 };
 
 static int
@@ -52,7 +53,7 @@ bcb_chunk_header(llhttp_t *p)
 {
 	struct bodyctx *b = p->data;
 
-	if (p->content_length > 0) {
+	if (p->content_length > 0 && !b->dechunk) {
 		evbuffer_add_printf(b->out, "%llx\r\n",
 		    (unsigned long long)p->content_length);
 		b->chunk_open = 1;
@@ -88,7 +89,8 @@ bcb_message_complete(llhttp_t *p)
 	struct bodyctx *b = p->data;
 
 	/* trailers are dropped: re-serialised from the parsed form */
-	evbuffer_add(b->out, "0\r\n\r\n", 5);
+	if (!b->dechunk)
+		evbuffer_add(b->out, "0\r\n\r\n", 5);
 	b->done = 1;
 	return HPE_PAUSED;
 }
@@ -106,7 +108,7 @@ static const llhttp_settings_t body_settings = {
  * is complete, 0 when more is needed, -1 on a framing error (why).
  */
 static int
-chunked_move(llhttp_t *p, int *chunk_open, struct evbuffer *in,
+chunked_move(llhttp_t *p, int *chunk_open, int dechunk, struct evbuffer *in,
     struct evbuffer *out, uint64_t *count, char *why, size_t wlen)
 {
 	struct bodyctx		b;
@@ -118,6 +120,7 @@ chunked_move(llhttp_t *p, int *chunk_open, struct evbuffer *in,
 	memset(&b, 0, sizeof(b));
 	b.out = out;
 	b.chunk_open = *chunk_open;
+	b.dechunk = dechunk;
 	p->settings = (void *)&body_settings;
 	p->data = &b;
 	if (llhttp_get_errno(p) == HPE_PAUSED)	/* after the head */
@@ -901,7 +904,7 @@ move_req_body(struct conn *c)
 	} else {
 		if (evbuffer_get_length(in) == 0)
 			return 0;
-		r = chunked_move(&c->rqp, &c->rq_chunk_open, in, out,
+		r = chunked_move(&c->rqp, &c->rq_chunk_open, 0, in, out,
 		    &c->log.up, why, sizeof(why));
 		if (r == -1) {
 			if (c->rs == RS_HEAD)
@@ -981,7 +984,7 @@ serialise_response(struct conn *c, struct evbuffer *out, int close_it)
 				evbuffer_add_printf(out, "Connection: Upgrade"
 				    "\r\nUpgrade: %.*s\r\n",
 				    (int)m->hdrs[i].vlen, m->hdrs[i].val);
-	} else if (m->has_te)
+	} else if (m->has_te && !c->rs_dechunk)
 		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
 	if (close_it)
 		evbuffer_add(out, "Connection: close\r\n", 19);
@@ -1070,7 +1073,9 @@ resp_head(struct conn *c)
 	c->rsbody = c->resp.body;
 	c->rsleft = c->resp.cl;
 	c->rs_chunk_open = 0;
-	close_it = c->close_after || c->client_eof || c->px->stopping ||
+	/* an HTTP/1.0 client cannot read chunks: data, then the end */
+	c->rs_dechunk = c->rsbody == BODY_CHUNKED && c->req.minor == 0;
+	close_it = c->rs_dechunk || c->close_after || c->client_eof || c->px->stopping ||
 	    !c->req.keepalive || c->rsbody == BODY_EOF;
 	if (close_it)
 		c->close_after = 1;
@@ -1110,8 +1115,8 @@ move_resp_body(struct conn *c)
 		c->log.down += n;
 		break;
 	case BODY_CHUNKED:
-		r = chunked_move(&c->rsp, &c->rs_chunk_open, in, out,
-		    &c->log.down, why, sizeof(why));
+		r = chunked_move(&c->rsp, &c->rs_chunk_open, c->rs_dechunk,
+		    in, out, &c->log.down, why, sizeof(why));
 		if (r == -1) {
 			conn_close(c, why);
 			return -1;

@@ -291,6 +291,7 @@ struct conn {
 	uint64_t		 rsleft;
 	int			 rq_chunk_open;
 	int			 rs_chunk_open;
+	int			 rs_dechunk;
 	int			 req_method;
 	int			 req_upgrade;
 	int			 close_after;	/* close once response done */

@@ -355,6 +355,16 @@ class TestCore(Base):
         self.assertTrue(out.endswith(b"\r\n\r\n3\r\nabc\r\n2\r\nde\r\n"
                                      b"0\r\n\r\n"), out[-60:])
 
+    def test_http10_client_gets_no_chunks(self):
+        out = raw(self.px.port, (
+            f"GET http://origin.test:{ENV.hp}/chunked?n=2 HTTP/1.0\r\n"
+            f"{auth_header(self.px.token)}\r\n").encode())
+        head, _, body = out.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK"), out)
+        self.assertNotIn(b"Transfer-Encoding", head)
+        self.assertIn(b"Connection: close", head)
+        self.assertEqual(body, b"chunk 0\nchunk 1\n")
+
     def test_expect_100_continue(self):
         self.mark()
         s = socket.create_connection(("127.0.0.1", self.px.port),
