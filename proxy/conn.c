@@ -564,7 +564,6 @@ conn_upstream_ready(struct conn *c)
 		evbuffer_add_printf(cout(c),
 		    "HTTP/1.1 200 Connection Established\r\n\r\n");
 		c->mode = MODE_PEEK;
-		bufferevent_disable(c->ubev, EV_READ);
 		conn_set_timer(c, c->px->lim.idle_timeout_ms);
 		if (evbuffer_get_length(cin(c)) > 0)
 			cread_cb(c->cbev, c);
@@ -1267,6 +1266,11 @@ uread_cb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 
 	(void)bev;
+	if (c->mode == MODE_PEEK) {
+		/* the server speaks first (SSH, SMTP...): not TLS, relay */
+		(void)tunnel_start(c);
+		return;
+	}
 	(void)conn_resp_pump(c);
 }
 

@@ -443,6 +443,29 @@ class TestCore(Base):
                                  ).encode())
         self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out)
 
+    def test_connect_server_speaks_first(self):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        port = srv.getsockname()[1]
+        px = ENV.proxy("--resolve", f"banner.test:{port}:127.0.0.1")
+        s = socket.create_connection(("127.0.0.1", px.port), timeout=WAIT)
+        s.sendall((f"CONNECT banner.test:{port} HTTP/1.1\r\n"
+                   f"{auth_header(px.token)}\r\n").encode())
+        peer, _ = srv.accept()
+        peer.sendall(b"SSH-2.0-banner\r\n")
+        got = b""
+        while b"banner" not in got:
+            b = s.recv(4096)
+            self.assertTrue(b, got)
+            got += b
+        self.assertEqual(got, b"HTTP/1.1 200 Connection Established\r\n"
+                         b"\r\nSSH-2.0-banner\r\n")
+        s.sendall(b"client\n")
+        self.assertEqual(peer.recv(100), b"client\n")
+        for x in (s, peer, srv):
+            x.close()
+
     def test_smuggling_shapes_refused(self):
         a = auth_header(self.px.token)
         base = f"POST http://origin.test:{ENV.hp}/echo HTTP/1.1\r\nHost: x\r\n"
