@@ -5,6 +5,7 @@
 #include <sys/utsname.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,151 @@ reserved_dst(const char *dst)
 	    (n == 1 && dst[0] == '/');
 }
 
+/*
+ * Host paths that an agent.yaml mount (the agent writes agent.yaml) may
+ * neither be, nor sit inside, nor contain: the engine's sockets and the
+ * host's system trees, moat's home, the user's secret dot-directories.
+ */
+static const char *const sys_protected[] = {
+	"/proc", "/sys", "/dev", "/run", "/var/run", "/boot", "/etc",
+	"/var/lib/docker", "/var/lib/containers", NULL,
+};
+static const char *const home_protected[] = {
+	".ssh", ".gnupg", ".aws", ".azure", ".config", ".docker", ".kube",
+	".netrc", ".git-credentials", ".npmrc", ".pypirc", ".password-store",
+	".local/share/keyrings", NULL,
+};
+
+/* 1 when a and b (absolute, clean) are equal or one holds the other. */
+static int
+path_related(const char *a, const char *b)
+{
+	size_t	la = strlen(a), lb = strlen(b), n = la < lb ? la : lb;
+
+	if (strncmp(a, b, n) != 0)
+		return 0;
+	if (la == lb || n == 1)		/* equal, or one is "/" */
+		return 1;
+	return (la < lb ? b[n] : a[n]) == '/';
+}
+
+/* Whether resolved relates to p, as written or with its links resolved. */
+static int
+related_to(const char *resolved, const char *p)
+{
+	char real[PATH_MAX];
+
+	if (path_related(resolved, p))
+		return 1;
+	return realpath(p, real) != NULL && path_related(resolved, real);
+}
+
+/* moat's home (resolved when it exists) into buf; 0 or -1 (unknown). */
+static int
+moat_home_real(char *buf, size_t len)
+{
+	char	home[PATH_MAX], e[256];
+
+	if (util_moat_home(home, sizeof(home), e, sizeof(e)) == -1 ||
+	    home[0] != '/')
+		return -1;
+	if (realpath(home, buf) == NULL || strlen(buf) >= len)
+		snprintf(buf, len, "%s", home);
+	return 0;
+}
+
+/*
+ * The protected path that resolved relates to, into what (empty when
+ * none).
+ */
+static void
+protected_hit(const char *resolved, char *what, size_t len)
+{
+	char		 p[PATH_MAX + 32], real[PATH_MAX];
+	const char	*home = getenv("HOME");
+	size_t		 i;
+
+	what[0] = '\0';
+	for (i = 0; sys_protected[i] != NULL; i++)
+		if (related_to(resolved, sys_protected[i])) {
+			snprintf(what, len, "%s", sys_protected[i]);
+			return;
+		}
+	if (moat_home_real(p, sizeof(p)) == 0 && related_to(resolved, p)) {
+		snprintf(what, len, "%s", p);
+		return;
+	}
+	if (home == NULL || home[0] != '/')
+		return;
+	if (realpath(home, real) == NULL)
+		snprintf(real, sizeof(real), "%s", home);
+	for (i = 0; home_protected[i] != NULL; i++) {
+		snprintf(p, sizeof(p), "%s/%s", strcmp(real, "/") == 0 ? "" :
+		    real, home_protected[i]);
+		if (related_to(resolved, p)) {
+			snprintf(what, len, "%s", p);
+			return;
+		}
+	}
+}
+
+/*
+ * Checks an agent.yaml mount source and resolves it (docker would follow
+ * its links itself): it must exist, be a file or a directory, and expose
+ * nothing protected.  0 with resolved filled, or -1 with err.
+ */
+static int
+mount_source(const struct config_mount *m, char *resolved, char *err,
+    size_t errlen)
+{
+	struct stat	st;
+	char		what[PATH_MAX], via[PATH_MAX + 32];
+
+	if (realpath(m->src, resolved) == NULL) {
+		util_errf(err, errlen, "agent.yaml:%d: mount source %s: %s",
+		    m->line, m->src, strerror(errno));
+		return -1;
+	}
+	via[0] = '\0';
+	if (strcmp(resolved, m->src) != 0)
+		snprintf(via, sizeof(via), " (which resolves to %s)",
+		    resolved);
+	if (stat(resolved, &st) == -1 || !(S_ISDIR(st.st_mode) ||
+	    S_ISREG(st.st_mode))) {
+		util_errf(err, errlen, "agent.yaml:%d: mount source %s%s is "
+		    "not a file or directory (sockets and devices are never "
+		    "mounted)", m->line, m->src, via);
+		return -1;
+	}
+	protected_hit(resolved, what, sizeof(what));
+	if (what[0] != '\0') {
+		util_errf(err, errlen, "agent.yaml:%d: mount source %s%s would "
+		    "expose %s, which moat never mounts into the container",
+		    m->line, m->src, via, what);
+		return -1;
+	}
+	return 0;
+}
+
+/* The workspace must neither hold moat's home nor sit inside it. */
+static int
+workspace_ok(const char *ws, char *err, size_t errlen)
+{
+	char	real[PATH_MAX], home[PATH_MAX];
+
+	if (realpath(ws, real) == NULL ||
+	    moat_home_real(home, sizeof(home)) == -1)
+		return 0;
+	if (path_related(real, home)) {
+		util_errf(err, errlen, "workspace %s is moat's home or shares "
+		    "a directory with it (%s, which holds the keys and "
+		    "credentials); refusing to mount it into the container",
+		    ws, home);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 build(int linux_host, const struct config *cfg,
     const struct sandbox_opts *o, struct rt_spec *spec, char *err,
@@ -167,6 +313,8 @@ build(int linux_host, const struct config *cfg,
 		    strerror(errno));
 		goto out;
 	}
+	if (workspace_ok(ws, err, errlen) == -1)
+		goto out;
 	if (o->ca_dir == NULL || o->proxy_host == NULL ||
 	    o->token_hex == NULL || o->proxy_port < 1 ||
 	    o->proxy_port > 65535) {
@@ -206,13 +354,16 @@ build(int linux_host, const struct config *cfg,
 	spec->workdir = xstrdup(SANDBOX_WORKSPACE);
 	for (i = 0; cfg != NULL && i < cfg->nmounts; i++) {
 		const struct config_mount *m = &cfg->mounts[i];
+		char resolved[PATH_MAX];
 
 		if (reserved_dst(m->dst)) {
 			util_errf(err, errlen, "agent.yaml:%d: mount target "
 			    "%s is reserved by moat", m->line, m->dst);
 			goto out;
 		}
-		rt_spec_add_mount(spec, m->src, m->dst, m->readonly);
+		if (mount_source(m, resolved, err, errlen) == -1)
+			goto out;
+		rt_spec_add_mount(spec, resolved, m->dst, m->readonly);
 	}
 	rt_spec_add_mount(spec, o->ca_dir, SANDBOX_CA_DIR, 1);
 

@@ -97,8 +97,19 @@ struct sandbox_opts {
  *    o->runsc; memory and cpus from agent.yaml; the network o->network;
  *  - interactive: -i when o->interactive or cfg->interactive, -t too when
  *    o->is_tty.
+ *  - agent.yaml mounts (the agent can write agent.yaml): each source is
+ *    resolved (realpath; the resolved path is what gets mounted) and must
+ *    exist and be a file or directory (no sockets, e.g. docker.sock, no
+ *    devices); it must not be, hold or sit inside /proc, /sys, /dev,
+ *    /run, /var/run, /boot, /etc, /var/lib/docker, /var/lib/containers,
+ *    moat's home, or $HOME's .ssh, .gnupg, .aws, .azure, .config,
+ *    .docker, .kube, .netrc, .git-credentials, .npmrc, .pypirc,
+ *    .password-store, .local/share/keyrings ("/" and $HOME itself are
+ *    thus refused): "agent.yaml:9: mount source /x (which resolves to /)
+ *    would expose /proc, which moat never mounts into the container";
+ *  - the workspace must not be moat's home, hold it or sit inside it.
  * Returns 0, or -1 with err filled (a missing workspace, a mount onto
- * /workspace or /etc/moat-ca, a bad -e).
+ * /workspace or /etc/moat-ca, a refused mount source, a bad -e).
  */
 int	sandbox_build_spec(const struct config *cfg,
 	    const struct sandbox_opts *o, struct rt_spec *spec, char *err,

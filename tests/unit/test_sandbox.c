@@ -12,6 +12,9 @@
 #include <unistd.h>
 
 /* Reach decide()/build() with the host kind as a parameter. */
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "../../sandbox/sandbox.c"
 
 #include "harness.h"
@@ -315,10 +318,13 @@ test_spec_options(void)
 	struct sandbox_opts	o;
 	struct rt_spec		s;
 	struct strvec		cmd = STRVEC_INIT, hosts = STRVEC_INIT;
-	struct config_mount	m[1] = { { "/srv/data", "/data", 1, 7 } };
-	char			err[512];
+	struct config_mount	m[1] = { { NULL, "/data", 1, 7 } };
+	char			err[512], data[PATH_MAX + 8];
 
 	memset(&cfg, 0, sizeof(cfg));
+	snprintf(data, sizeof(data), "%s/data", ws);
+	mkdir(data, 0700);
+	m[0].src = data;
 	cfg.sandbox = 1;
 	cfg.image = "yaml-image";
 	cfg.mounts = m;
@@ -352,7 +358,7 @@ test_spec_options(void)
 	CHECK_STR(strvec_getenv(&s.env, "SSL_CERT_FILE"),
 	    "/etc/moat-ca/bundle.crt");
 	CHECK_INT(s.nmounts, 3);
-	CHECK_STR(s.mounts[1].src, "/srv/data");
+	CHECK_STR(s.mounts[1].src, data);
 	CHECK_STR(s.mounts[1].dst, "/data");
 	CHECK_INT(s.mounts[1].readonly, 1);
 	CHECK_STR(s.add_hosts.v[0], "host.docker.internal:host-gateway");
@@ -404,6 +410,177 @@ test_spec_options(void)
 	strvec_free(&cmd);
 	strvec_free(&hosts);
 	strvec_free(&cfg.command);
+	rmdir(data);
+}
+
+/* Builds with one agent.yaml mount (line 9) of src at /x. */
+static int
+build_mount(const char *src, struct rt_spec *s, char *err, size_t errlen)
+{
+	struct config		cfg;
+	struct sandbox_opts	o;
+	struct config_mount	m[1];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.sandbox = 1;
+	m[0].src = (char *)src;
+	m[0].dst = "/x";
+	m[0].readonly = 1;
+	m[0].line = 9;
+	cfg.mounts = m;
+	cfg.nmounts = 1;
+	base_opts(&o);
+	return build(1, &cfg, &o, s, err, errlen);
+}
+
+/*
+ * agent.yaml is in the workspace, so the agent writes it: its mounts must
+ * not expose the engine's socket, moat's home (keys, credentials), the
+ * host's system trees or the user's secret dot-directories, directly,
+ * through an ancestor, or through a symbolic link that docker would
+ * follow.  The workspace itself may not hold or sit in moat's home.
+ */
+static void
+test_spec_mount_policy(void)
+{
+	struct rt_spec		 s;
+	struct sockaddr_un	 sun;
+	char			 err[1024], p[PATH_MAX + 64], want[PATH_MAX * 3];
+	char			 home[PATH_MAX + 16], mhome[PATH_MAX + 32];
+	char			 real[PATH_MAX];
+	const char		*oldhome = getenv("HOME");
+	char			*savehome = oldhome ? xstrdup(oldhome) : NULL;
+	int			 fd;
+
+	/* A HOME of its own, beside the workspace. */
+	snprintf(home, sizeof(home), "/tmp/moat-test-sbh-XXXXXX");
+	if (mkdtemp(home) == NULL) {
+		CHECK(!"mkdtemp");
+		free(savehome);
+		return;
+	}
+	snprintf(mhome, sizeof(mhome), "%s/.moat", home);
+	CHECK_INT(util_mkdir_p(mhome, 0700), 0);
+	snprintf(p, sizeof(p), "%s/.ssh", home);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/src", home);
+	mkdir(p, 0700);
+	setenv("HOME", home, 1);
+	unsetenv("MOAT_HOME");
+
+	/* An ordinary directory outside the project: allowed, resolved. */
+	CHECK_INT(build_mount(p, &s, err, sizeof(err)), 0);
+	CHECK(realpath(p, real) != NULL);
+	CHECK_INT(s.nmounts, 3);
+	if (s.nmounts == 3)
+		CHECK_STR(s.mounts[1].src, real);
+	rt_spec_free(&s);
+
+	/* The engine's socket (any socket or device). */
+	if (access("/run/docker.sock", F_OK) == 0) {
+		CHECK_INT(build_mount("/run/docker.sock", &s, err,
+		    sizeof(err)), -1);
+		CHECK_CONTAINS(err, "agent.yaml:9: mount source "
+		    "/run/docker.sock ");
+		rt_spec_free(&s);
+		CHECK_INT(build_mount("/var/run/docker.sock", &s, err,
+		    sizeof(err)), -1);
+		rt_spec_free(&s);
+	}
+	snprintf(p, sizeof(p), "%s/s.sock", ws);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	CHECK(strlen(p) < sizeof(sun.sun_path));
+	memcpy(sun.sun_path, p, strlen(p) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK_INT(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	CHECK_INT(build_mount(p, &s, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "agent.yaml:9: mount source %s is not a "
+	    "file or directory (sockets and devices are never mounted)", p);
+	CHECK_STR(err, want);
+	rt_spec_free(&s);
+	close(fd);
+	unlink(p);
+	CHECK_INT(build_mount("/dev/null", &s, err, sizeof(err)), -1);
+	rt_spec_free(&s);
+
+	/* The host's root and system trees, and what is inside them. */
+	CHECK_INT(build_mount("/", &s, err, sizeof(err)), -1);
+	CHECK_STR(err, "agent.yaml:9: mount source / would expose /proc, "
+	    "which moat never mounts into the container");
+	rt_spec_free(&s);
+	CHECK_INT(build_mount("/proc/1", &s, err, sizeof(err)), -1);
+	CHECK_STR(err, "agent.yaml:9: mount source /proc/1 would expose "
+	    "/proc, which moat never mounts into the container");
+	rt_spec_free(&s);
+	CHECK_INT(build_mount("/etc", &s, err, sizeof(err)), -1);
+	rt_spec_free(&s);
+	CHECK_INT(build_mount("/var", &s, err, sizeof(err)), -1);
+	rt_spec_free(&s);
+
+	/* moat's home, an ancestor of it, and the user's secrets. */
+	CHECK_INT(build_mount(mhome, &s, err, sizeof(err)), -1);
+	CHECK(realpath(mhome, real) != NULL);
+	snprintf(want, sizeof(want), "agent.yaml:9: mount source %s would "
+	    "expose %s, which moat never mounts into the container", mhome,
+	    real);
+	CHECK_STR(err, want);
+	rt_spec_free(&s);
+	CHECK_INT(build_mount(home, &s, err, sizeof(err)), -1);
+	rt_spec_free(&s);
+	snprintf(p, sizeof(p), "%s/.ssh", home);
+	CHECK_INT(build_mount(p, &s, err, sizeof(err)), -1);
+	CHECK_CONTAINS(err, "/.ssh, which moat never mounts");
+	rt_spec_free(&s);
+
+	/* A symbolic link is judged by what it points to. */
+	snprintf(p, sizeof(p), "%s/link", ws);
+	CHECK_INT(symlink("/", p), 0);
+	CHECK_INT(build_mount(p, &s, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "agent.yaml:9: mount source %s (which "
+	    "resolves to /) would expose /proc, which moat never mounts into "
+	    "the container", p);
+	CHECK_STR(err, want);
+	rt_spec_free(&s);
+	unlink(p);
+	CHECK_INT(symlink(mhome, p), 0);
+	CHECK_INT(build_mount(p, &s, err, sizeof(err)), -1);
+	rt_spec_free(&s);
+	unlink(p);
+
+	/* A source that does not exist (docker would create it as root). */
+	snprintf(p, sizeof(p), "%s/nope", ws);
+	CHECK_INT(build_mount(p, &s, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "agent.yaml:9: mount source %s: No such "
+	    "file or directory", p);
+	CHECK_STR(err, want);
+	rt_spec_free(&s);
+
+	/* The workspace must not hold or sit inside moat's home. */
+	setenv("MOAT_HOME", mhome, 1);
+	snprintf(p, sizeof(p), "%s/src", home);
+	CHECK_INT(build_mount(p, &s, err, sizeof(err)), 0);
+	rt_spec_free(&s);
+	setenv("MOAT_HOME", ws, 1);	/* ws is the workspace */
+	CHECK_INT(build_mount(p, &s, err, sizeof(err)), -1);
+	CHECK_CONTAINS(err, "is moat's home or shares a directory with it");
+	rt_spec_free(&s);
+	snprintf(p, sizeof(p), "%s/inner", ws);
+	setenv("MOAT_HOME", p, 1);
+	snprintf(p, sizeof(p), "%s/src", home);
+	CHECK_INT(build_mount(p, &s, err, sizeof(err)), -1);
+	rt_spec_free(&s);
+	unsetenv("MOAT_HOME");
+
+	if (savehome != NULL)
+		setenv("HOME", savehome, 1);
+	free(savehome);
+	snprintf(p, sizeof(p), "%s/.ssh", home);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/src", home);
+	rmdir(p);
+	rmdir(mhome);
+	rmdir(home);
 }
 
 int
@@ -427,6 +604,7 @@ main(void)
 	RUN(test_spec_docker);
 	RUN(test_spec_precedence);
 	RUN(test_spec_options);
+	RUN(test_spec_mount_policy);
 
 	rmdir(cadir);
 	rmdir(ws);
