@@ -36,6 +36,7 @@
 
 #include "conn.c"
 
+#include <fcntl.h>
 #include <stdint.h>
 
 #include <sodium.h>
@@ -200,16 +201,23 @@ buf_take(struct seam_buf *sb, struct evbuffer *from)
 	sb->b[sb->len] = '\0';
 }
 
+/*
+ * Counts needle in hay with a plain loop: libFuzzer intercepts memmem()
+ * and memcmp() and would add the secret to its dictionary, so that the
+ * fuzzer could echo it back and "leak" it itself.
+ */
+#if defined(__clang__)
+__attribute__((no_sanitize("coverage")))
+#endif
 static size_t
-count_mem(const char *hay, size_t hlen, const void *needle, size_t nlen)
+count_mem(const char *hay, size_t hlen, const char *needle, size_t nlen)
 {
-	size_t		 n = 0;
-	const char	*p = hay, *q;
+	size_t	n = 0, i, j;
 
-	while (hlen >= nlen && (q = memmem(p, hlen, needle, nlen)) != NULL) {
-		n++;
-		hlen -= (size_t)(q - p) + 1;
-		p = q + 1;
+	for (i = 0; i + nlen <= hlen; i++) {
+		for (j = 0; j < nlen && hay[i + j] == needle[j]; j++)
+			;
+		n += j == nlen;
 	}
 	return n;
 }
@@ -383,8 +391,8 @@ check_upstream(struct conn *c)
 			    "authorization")) {
 				n++;
 				if (m2.hdrs[i].vlen != S.vlen ||
-				    memcmp(m2.hdrs[i].val, S.value,
-				    S.vlen) != 0) {
+				    count_mem(m2.hdrs[i].val, S.vlen,
+				    S.value, S.vlen) != 1) {
 					fprintf(stderr, "injected: %.*s\n",
 					    (int)m2.hdrs[i].vlen,
 					    m2.hdrs[i].val);
@@ -552,6 +560,10 @@ seam_run(const uint8_t *cb, size_t clen, const uint8_t *upb, size_t uplen,
 	char			 pre[256];
 
 	seam_init();
+	/* the bytes cannot hold the secret: if they do, it came from us */
+	if (count_mem((const char *)cb, clen, S.secret_hex, 64) != 0 ||
+	    count_mem((const char *)upb, uplen, S.secret_hex, 64) != 0)
+		return;
 	memset(&S.c, 0, sizeof(S) - offsetof(__typeof__(S), c));
 	llhttp_settings_init(&S.rps);
 	S.rps.on_headers_complete = rp_headers_complete;
@@ -610,6 +622,11 @@ seam_run(const uint8_t *cb, size_t clen, const uint8_t *upb, size_t uplen,
 	}
 	if (count_mem(S.cl.b ? S.cl.b : "", S.cl.len, S.secret_hex, 64) != 0)
 		SEAM_FAIL("the secret reached the client");
+	/* libevent finalises freed bufferevents (closing fds) in the loop */
+	event_base_loop(S.base, EVLOOP_NONBLOCK);
+	if (fcntl(sv[0], F_GETFD) != -1)
+		SEAM_FAIL("the client socket is still open after the "
+		    "connection was freed");
 	if (S.cl_parse && S.rp_done == S.cl.len &&
 	    llhttp_finish(&S.rp) != HPE_OK && !S.rp_in_body)
 		SEAM_FAIL("proxy output ends in the middle of a response "
