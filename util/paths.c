@@ -121,6 +121,21 @@ util_write_atomic(const char *path, const void *data, size_t len,
 	return r;
 }
 
+/*
+ * Grows buf from cap to ncap bytes without leaving the old bytes (which
+ * may be a key) behind in freed memory.
+ */
+static char *
+grow_wiped(char *buf, size_t used, size_t cap, size_t ncap)
+{
+	char *nb = xmalloc(ncap);
+
+	memcpy(nb, buf, used);
+	sodium_memzero(buf, cap);
+	free(buf);
+	return nb;
+}
+
 int
 util_read_file(const char *path, size_t max, char **data, size_t *len)
 {
@@ -149,12 +164,28 @@ util_read_file(const char *path, size_t max, char **data, size_t *len)
 	for (;;) {
 		ssize_t n;
 		if (off + 1 >= cap) {
+			char probe;
+
+			/* Full: at the end of a file of the size fstat said? */
+			while ((n = read(fd, &probe, 1)) < 0 && errno == EINTR)
+				;
+			if (n < 0)
+				goto fail;
+			if (n == 0)
+				break;
 			if (cap > max + 1) {
 				errno = EFBIG;
 				goto fail;
 			}
+			buf = grow_wiped(buf, off, cap, cap * 2);
 			cap *= 2;
-			buf = xrealloc(buf, cap);
+			buf[off++] = probe;
+			probe = 0;
+			if (off > max) {
+				errno = EFBIG;
+				goto fail;
+			}
+			continue;
 		}
 		n = read(fd, buf + off, cap - off - 1);
 		if (n < 0) {

@@ -1,6 +1,7 @@
 /* Unit tests for util/: host names, patterns, spawning, files. */
 #include <sys/stat.h>
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -156,6 +157,21 @@ test_run(void)
 	CHECK_INT(util_run(none, NULL, NULL, 0, NULL, NULL, 200, &st, err,
 	    sizeof(err)), -1);
 	CHECK_STR(err, "moat-no-such-program: command not found");
+
+	/* moat's passphrase never reaches a child it starts (gh, docker). */
+	{
+		char *pp[] = { "sh", "-c", "echo ${MOAT_PASSPHRASE-unset} "
+		    "${MOAT_T_OTHER-unset}", NULL };
+
+		setenv("MOAT_PASSPHRASE", "s3cret pass", 1);
+		setenv("MOAT_T_OTHER", "kept", 1);
+		CHECK_INT(util_run(pp, NULL, NULL, 0, &out, NULL, 5000, &st,
+		    err, sizeof(err)), 0);
+		CHECK_STR(out, "unset kept\n");
+		free(out);
+		unsetenv("MOAT_PASSPHRASE");
+		unsetenv("MOAT_T_OTHER");
+	}
 }
 
 static void
@@ -176,6 +192,32 @@ test_files(void)
 	CHECK_INT(len, 3);
 	free(data);
 	CHECK_INT(util_read_file(path, 2, &data, &len), -1);
+	{
+		/*
+		 * A key file is read whole: no realloc along the way, which
+		 * would free a copy of the key without wiping it.
+		 */
+		char big[3000];
+
+		memset(big, 'k', sizeof(big));
+		CHECK_INT(util_write_atomic(path, big, sizeof(big), 0600, err,
+		    sizeof(err)), 0);
+		CHECK_INT(util_read_file(path, 65536, &data, &len), 0);
+		CHECK_INT(len, sizeof(big));
+		CHECK(data != NULL && memcmp(data, big, sizeof(big)) == 0);
+		CHECK(malloc_usable_size(data) < 2 * sizeof(big));
+		free(data);
+		CHECK_INT(util_read_file(path, sizeof(big), &data, &len), 0);
+		CHECK_INT(len, sizeof(big));
+		free(data);
+		CHECK_INT(util_read_file(path, sizeof(big) - 1, &data, &len),
+		    -1);
+		/* not a regular file: grows as it reads */
+		CHECK_INT(util_read_file("/proc/self/status", 1 << 20, &data,
+		    &len), 0);
+		CHECK(len > 0 && strlen(data) == len);
+		free(data);
+	}
 	CHECK_INT(util_check_private(path, 0, err, sizeof(err)), 0);
 	chmod(path, 0644);
 	CHECK_INT(util_check_private(path, 0, err, sizeof(err)), -1);
