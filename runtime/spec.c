@@ -223,7 +223,8 @@ build_envp(const struct rt_spec *spec, struct strvec *envp)
 	size_t	  i, kl, skl;
 
 	for (ep = environ; ep != NULL && *ep != NULL; ep++) {
-		if (!env_key_ok(*ep, &kl))
+		if (!env_key_ok(*ep, &kl) ||
+		    strncmp(*ep, "MOAT_PASSPHRASE=", 16) == 0)
 			continue;
 		for (i = 0; i < spec->env.n; i++)
 			if (strncmp(spec->env.v[i], *ep, kl + 1) == 0 &&

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "util.h"
 
 #define CAPTURE_MAX	(4u << 20)
@@ -109,18 +111,41 @@ child_setup(int in, int out, int err_fd, int devnull)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 	}
 #ifdef SYS_close_range
-	syscall(SYS_close_range, 3, ~0U, 0);
-#else
+	if (syscall(SYS_close_range, 3, ~0U, 0) == 0)
+		return;
+#endif
+	/* no close_range (old kernel, seccomp): every fd is CLOEXEC anyway */
 	for (fd = 3; fd < 1024; fd++)
 		close(fd);
-#endif
+}
+
+/*
+ * The inherited environment minus MOAT_PASSPHRASE (it opens every stored
+ * credential; no child needs it).  An array of borrowed pointers.
+ */
+static char **
+inherited_env(void)
+{
+	static const char	  drop[] = "MOAT_PASSPHRASE=";
+	char			**env, **ep;
+	size_t			  n = 0;
+
+	for (ep = environ; ep != NULL && *ep != NULL; ep++)
+		n++;
+	env = xcalloc(n + 1, sizeof(*env));
+	n = 0;
+	for (ep = environ; ep != NULL && *ep != NULL; ep++)
+		if (strncmp(*ep, drop, sizeof(drop) - 1) != 0)
+			env[n++] = *ep;
+	env[n] = NULL;
+	return env;
 }
 
 pid_t
 util_spawn(char *const argv[], char *const envp[], int in, int out,
     int err_fd, char *err, size_t errlen)
 {
-	char	*path;
+	char	*path, **env;
 	pid_t	 pid;
 	int	 devnull;
 
@@ -137,20 +162,23 @@ util_spawn(char *const argv[], char *const envp[], int in, int out,
 		free(path);
 		return -1;
 	}
+	env = envp != NULL ? NULL : inherited_env();
 	pid = fork();
 	if (pid == -1) {
 		util_errf(err, errlen, "fork: %s", strerror(errno));
 		close(devnull);
 		free(path);
+		free(env);
 		return -1;
 	}
 	if (pid == 0) {
 		child_setup(in, out, err_fd, devnull);
-		execve(path, argv, envp ? envp : environ);
+		execve(path, argv, envp != NULL ? envp : env);
 		_exit(127);
 	}
 	close(devnull);
 	free(path);
+	free(env);
 	return pid;
 }
 
@@ -184,13 +212,23 @@ capture_read(int fd, struct capture *c)
 		if (take > CAPTURE_MAX - c->len)
 			take = CAPTURE_MAX - c->len;
 		if (c->len + take + 1 > c->cap) {
-			c->cap = (c->len + take + 1) * 2;
-			c->buf = xrealloc(c->buf, c->cap);
+			/* what is captured may be a token (gh auth token) */
+			size_t	 ncap = (c->len + take + 1) * 2;
+			char	*nb = xmalloc(ncap);
+
+			if (c->buf != NULL) {
+				memcpy(nb, c->buf, c->len + 1);
+				sodium_memzero(c->buf, c->cap);
+				free(c->buf);
+			}
+			c->buf = nb;
+			c->cap = ncap;
 		}
 		memcpy(c->buf + c->len, tmp, take);
 		c->len += take;
 		c->buf[c->len] = '\0';
 	}
+	sodium_memzero(tmp, (size_t)n);
 	return 1;
 }
 
@@ -307,6 +345,10 @@ util_run(char *const argv[], char *const envp[], const char *input,
 	}
 	r = 0;
  out:
+	if (co.buf != NULL)
+		sodium_memzero(co.buf, co.cap);
+	if (ce.buf != NULL)
+		sodium_memzero(ce.buf, ce.cap);
 	free(co.buf);
 	free(ce.buf);
 	if (pin[0] != -1) close(pin[0]);

@@ -80,7 +80,7 @@ char	*util_which(const char *name);
 
 /*
  * Spawns argv (argv[0] looked up with util_which) with envp (NULL: the
- * current environment), without a shell.  in/out/err are descriptors or
+ * current environment minus MOAT_PASSPHRASE), without a shell.  in/out/err are descriptors or
  * UTIL_FD_NULL / UTIL_FD_INHERIT; every other descriptor is closed in the
  * child.  Returns the pid, or -1 with err filled.
  */

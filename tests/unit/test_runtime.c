@@ -366,8 +366,11 @@ test_env_cli_vars_not_in_cli_env(void)
 	rt_spec_setenv(&s, "LD_PRELOAD", "/workspace/x.so");
 	rt_spec_setenv(&s, "HTTPS_PROXY", "http://moat:" SECRET "@h:1");
 	unsetenv("DOCKER_CONFIG");
+	setenv("MOAT_PASSPHRASE", "pass-" SECRET, 1);
 	CHECK_INT(rt_spec_argv(RT_DOCKER, &s, &argv, &envp, err,
 	    sizeof(err)), 0);
+	unsetenv("MOAT_PASSPHRASE");
+	CHECK(strvec_getenv(&envp, "MOAT_PASSPHRASE") == NULL);
 	CHECK_STR(strvec_getenv(&envp, "PATH"), parent_path ? parent_path :
 	    "(null)");
 	CHECK(strvec_getenv(&envp, "DOCKER_CONFIG") == NULL);
