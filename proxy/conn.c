@@ -226,6 +226,8 @@ conn_close(struct conn *c, const char *reason)
 	}
 	plog_session(c, reason);
 	conn_free_upstream(c);
+	if (c->peek_ev != NULL)
+		event_free(c->peek_ev);
 	if (c->cbev != NULL)
 		bufferevent_free(c->cbev);
 	if (c->timer != NULL)
@@ -543,6 +545,48 @@ send_request(struct conn *c)
 	return conn_pump(c);
 }
 
+/*
+ * Waits for the client's first byte without reading it, so that a TLS
+ * ClientHello is still in the socket for a TLS bufferevent on that
+ * socket.  Anything else (or bytes already read) goes the usual way.
+ */
+static void
+peek_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn	*c = arg;
+	unsigned char	 b;
+	ssize_t		 n;
+
+	(void)ev;
+	n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		event_add(c->peek_ev, NULL);
+		return;
+	}
+	event_free(c->peek_ev);
+	c->peek_ev = NULL;
+	if (c->mode != MODE_PEEK)
+		return;
+	if (n == 1 && b == 0x16 && evbuffer_get_length(cout(c)) == 0) {
+		conn_set_timer(c, 0);
+		(void)tls_intercept(c);
+		return;
+	}
+	bufferevent_enable(c->cbev, EV_READ);
+}
+
+static void
+peek_start(struct conn *c)
+{
+	int fd = bufferevent_getfd(c->cbev);
+
+	if (fd == -1 || (c->peek_ev = event_new(c->px->base, fd, EV_READ,
+	    peek_cb, c)) == NULL)
+		return;
+	bufferevent_disable(c->cbev, EV_READ);
+	event_add(c->peek_ev, NULL);
+}
+
 void
 conn_upstream_ready(struct conn *c)
 {
@@ -567,6 +611,8 @@ conn_upstream_ready(struct conn *c)
 		conn_set_timer(c, c->px->lim.idle_timeout_ms);
 		if (evbuffer_get_length(cin(c)) > 0)
 			cread_cb(c->cbev, c);
+		else if (c->px->ca != NULL)
+			peek_start(c);
 		return;
 	}
 	if (c->rq == RQ_UPSTREAM)

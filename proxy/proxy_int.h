@@ -254,6 +254,7 @@ struct conn {
 	struct bufferevent	*ubev;
 	int			 ubev_fd;	/* fd ubev does not own */
 	struct event		*timer;
+	struct event		*peek_ev;	/* MODE_PEEK on the socket */
 	enum conn_mode		 mode;
 	enum rq_state		 rq;
 	enum rs_state		 rs;

@@ -247,6 +247,25 @@ client_hs_event(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* Both kinds of client TLS: log the CONNECT, start the upstream TLS. */
+static int
+intercept_started(struct conn *c)
+{
+	c->intercepted = 1;
+	c->mode = MODE_HANDSHAKE;
+	/* the CONNECT itself is logged now; each request inside, later */
+	plog_request(c);
+	c->log.logged = 1;
+	c->log.active = 0;
+	bufferevent_setcb(c->cbev, NULL, NULL, client_hs_event, c);
+	conn_set_timer(c, c->px->lim.header_timeout_ms);
+	/* upstream TLS handshake in parallel with the client's */
+	c->tdest.tls = c->dest.tls = 1;
+	(void)tls_upstream(c);	/* a failure is kept for the first request */
+	bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
+	return 0;
+}
+
 int
 tls_intercept(struct conn *c)
 {
@@ -264,10 +283,33 @@ tls_intercept(struct conn *c)
 		conn_close(c, err);
 		return -1;
 	}
+	if (evbuffer_get_length(bufferevent_get_input(c->cbev)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0) {
+		/*
+		 * The ClientHello is still in the socket (peeked): TLS
+		 * directly on the socket, one copy less than a filter.
+		 */
+		int fd = bufferevent_getfd(c->cbev);
+
+		bufferevent_setfd(c->cbev, -1);
+		bufferevent_free(c->cbev);
+		c->cbev = NULL;
+		bev = bufferevent_openssl_socket_new(c->px->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE |
+		    BEV_OPT_DEFER_CALLBACKS);
+		if (bev == NULL) {
+			SSL_free(ssl);
+			close(fd);
+			conn_close(c, "cannot start TLS with the client");
+			return -1;
+		}
+		c->cbev = bev;
+		return intercept_started(c);
+	}
 	/*
-	 * The filter reads what the plain bufferevent already buffered.
-	 * Deferred callbacks: the handshake may start (and fail) inside
-	 * these calls, and c must still be valid when they return.
+	 * Bytes already buffered: the filter reads them first.  Deferred
+	 * callbacks: the handshake may start (and fail) inside these calls,
+	 * and c must still be valid when they return.
 	 */
 	under = c->cbev;
 	bev = bufferevent_openssl_filter_new(c->px->base, under, ssl,
@@ -283,17 +325,5 @@ tls_intercept(struct conn *c)
 	    PROXY_HIGH_WATER);
 	bufferevent_setwatermark(under, EV_READ, 0, PROXY_HIGH_WATER);
 	c->cbev = bev;
-	c->intercepted = 1;
-	c->mode = MODE_HANDSHAKE;
-	/* the CONNECT itself is logged now; each request inside, later */
-	plog_request(c);
-	c->log.logged = 1;
-	c->log.active = 0;
-	bufferevent_setcb(bev, NULL, NULL, client_hs_event, c);
-	conn_set_timer(c, c->px->lim.header_timeout_ms);
-	/* upstream TLS handshake in parallel with the client's */
-	c->tdest.tls = c->dest.tls = 1;
-	(void)tls_upstream(c);	/* a failure is kept for the first request */
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	return 0;
+	return intercept_started(c);
 }

@@ -152,6 +152,10 @@ tunnel_start(struct conn *c)
 
 	c->mode = MODE_RAW;
 	conn_set_timer(c, 0);
+	if (c->peek_ev != NULL) {
+		event_free(c->peek_ev);
+		c->peek_ev = NULL;
+	}
 	free(c->req.hdrs);
 	free(c->resp.hdrs);
 	free(c->head);
