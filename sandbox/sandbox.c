@@ -127,11 +127,19 @@ add_env_list(struct rt_spec *spec, const struct strvec *sv,
 static int
 reserved_dst(const char *dst)
 {
-	size_t n;
+	static const char *const kernel[] = { "/proc", "/sys", "/dev" };
+	size_t n, i, kl;
 
 	n = strlen(dst);
 	while (n > 1 && dst[n - 1] == '/')
 		n--;
+	/* the container's kernel interfaces: nothing is mounted over them */
+	for (i = 0; i < sizeof(kernel) / sizeof(kernel[0]); i++) {
+		kl = strlen(kernel[i]);
+		if (n >= kl && strncmp(dst, kernel[i], kl) == 0 &&
+		    (n == kl || dst[kl] == '/'))
+			return 1;
+	}
 	return (n == strlen(SANDBOX_WORKSPACE) &&
 	    strncmp(dst, SANDBOX_WORKSPACE, n) == 0) ||
 	    (n == strlen(SANDBOX_CA_DIR) &&

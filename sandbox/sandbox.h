@@ -109,7 +109,8 @@ struct sandbox_opts {
  *    would expose /proc, which moat never mounts into the container";
  *  - the workspace must not be moat's home, hold it or sit inside it.
  * Returns 0, or -1 with err filled (a missing workspace, a mount onto
- * /workspace or /etc/moat-ca, a refused mount source, a bad -e).
+ * /workspace, /etc/moat-ca or anything in the container's /proc, /sys or
+ * /dev, a refused mount source, a bad -e).
  */
 int	sandbox_build_spec(const struct config *cfg,
 	    const struct sandbox_opts *o, struct rt_spec *spec, char *err,

@@ -382,6 +382,21 @@ test_spec_options(void)
 	m[0].dst = "/etc/moat-ca";
 	CHECK_INT(build(1, &cfg, &o, &s, err, sizeof(err)), -1);
 	rt_spec_free(&s);
+	/* The container's kernel interfaces (runc has had CVEs there). */
+	m[0].dst = "/proc/sys";
+	CHECK_INT(build(1, &cfg, &o, &s, err, sizeof(err)), -1);
+	CHECK_STR(err, "agent.yaml:7: mount target /proc/sys is reserved by "
+	    "moat");
+	rt_spec_free(&s);
+	m[0].dst = "/sys";
+	CHECK_INT(build(1, &cfg, &o, &s, err, sizeof(err)), -1);
+	rt_spec_free(&s);
+	m[0].dst = "/dev/shm";
+	CHECK_INT(build(1, &cfg, &o, &s, err, sizeof(err)), -1);
+	rt_spec_free(&s);
+	m[0].dst = "/devices";
+	CHECK_INT(build(1, &cfg, &o, &s, err, sizeof(err)), 0);
+	rt_spec_free(&s);
 	m[0].dst = "/data";
 
 	/* Apple: no user, no runsc/no-new-privileges/pids, no network. */
