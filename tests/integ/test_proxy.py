@@ -412,6 +412,23 @@ class TestCore(Base):
         self.assertTrue(resps[2].endswith(b"\r\n\r\n"))
         self.assertTrue(resps[3].endswith(b"\r\n\r\n012"))
 
+    def test_eof_delimited_response(self):
+        code, head, body = curl(self.px, f"http://origin.test:{ENV.hp}/close")
+        self.assertEqual(code, 200)
+        self.assertIn("Connection: close", head)
+        self.assertEqual(body, b"until the end\n")
+
+    def test_upstream_refused_502(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()  # nothing listens there now
+        px = ENV.proxy("--resolve", f"refused.test:{port}:127.0.0.1")
+        code, _, body = curl(px, f"http://refused.test:{port}/")
+        self.assertEqual(code, 502)
+        self.assertEqual(body, f"moat: cannot connect to refused.test:{port}:"
+                         " Connection refused\n".encode())
+
     def test_redirect_relayed_not_followed(self):
         self.mark()
         code, head, _ = curl(self.px, f"http://origin.test:{ENV.hp}/"
