@@ -692,11 +692,12 @@ report(struct lg *lg)
 		printf(",\"requests\":%llu,\"errors\":%llu,\"seconds\":%.3f,"
 		    "\"rps\":%.1f,\"mib_per_s\":%.2f,\"p50_ms\":%.3f,"
 		    "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"retries\":%llu,"
-		    "\"first_error\":",
+		    "\"total\":%llu,\"first_error\":",
 		    (unsigned long long)lg->requests,
 		    (unsigned long long)lg->errors, secs, rps, mbs,
 		    pct_ms(lg, 0.50), pct_ms(lg, 0.90), pct_ms(lg, 0.99),
-		    (unsigned long long)lg->retries);
+		    (unsigned long long)lg->retries,
+		    (unsigned long long)lg->total_ok);
 		json_str(lg->first_error);
 		printf("}\n");
 	} else {

@@ -39,12 +39,17 @@ def metric(sc, r):
 
 
 def cells(rows):
-    """{(target, scenario): [result, ...]}"""
+    """{(target, scenario): [result, ...]}; each result also gets
+    cpu_us: CPU microseconds the proxy (direct: the origin) spent per
+    request, warm-up included."""
     out = {}
     for r in rows:
         if "result" in r:
-            out.setdefault((r["target"], r["scenario"]), []).append(
-                r["result"])
+            res = dict(r["result"])
+            tot = res.get("total", 0)
+            if "cpu_ticks" in r and tot:
+                res["cpu_us"] = r["cpu_ticks"] * 1e6 / r["hz"] / tot
+            out.setdefault((r["target"], r["scenario"]), []).append(res)
     return out
 
 
@@ -146,8 +151,11 @@ def goal_lines(s, targets):
     m = s.s6.get("moat")
     if m:
         idle = m["idle_kib"] / 1024
+        anon = m.get("idle_anon_kib", 0) / 1024
         out.append(("S6 idle RSS <= 4 MiB", "%.1f MiB" % idle, idle <= 4,
-                    "VmRSS right after start and the injection check"))
+                    "VmRSS after start and the injection check; %.1f MiB "
+                    "of it private (RssAnon), the rest shared library "
+                    "pages (libcrypto, libc)" % anon))
         if "tunnel_per_conn_kib" in m:
             v = m["tunnel_per_conn_kib"]
             out.append(("S6 <= 8 KiB per idle tunnel", "%.1f KiB" % v,
@@ -208,8 +216,15 @@ def main_table(s, targets):
             row.append("n/a" if p50 is None else
                        "%.2f / %.2f ms" % (p50, p99))
         lines.append("| " + " | ".join(row) + " |")
+    for sc in SCEN:
+        row = ["%s CPU per request (direct: origin's)" % sc]
+        for t in targets:
+            v = s.value(t, sc, "cpu_us")[0]
+            row.append("n/a" if v is None else "%.0f µs" % v)
+        lines.append("| " + " | ".join(row) + " |")
     # S6
     for key, title in (("idle_kib", "S6 RSS idle"),
+                       ("idle_anon_kib", "S6 private (RssAnon) idle"),
                        ("tunnel_per_conn_kib", "S6 RSS per idle tunnel"),
                        ("tls_per_conn_kib",
                         "S6 RSS per idle intercepted TLS session")):
@@ -218,7 +233,7 @@ def main_table(s, targets):
             m = s.s6.get(t)
             if t == "direct" or m is None or key not in m:
                 row.append("n/a")
-            elif key == "idle_kib":
+            elif key in ("idle_kib", "idle_anon_kib"):
                 row.append("%.1f MiB" % (m[key] / 1024))
             else:
                 row.append("%.1f KiB" % m[key])

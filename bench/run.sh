@@ -71,7 +71,7 @@ if [ ! -x "$LOADGEN" ] || [ ! -x "$ORIGIN_BIN" ] || [ ! -x "$MOAT" ]; then
 	cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build "$BUILD" -j2 --target moat moat_loadgen moat_bench_origin >/dev/null
 fi
-LEAF_MINT=${BENCH_LEAF_MINT:-$BUILD/bench_leaf_mint}
+LEAF_MINT=${BENCH_LEAF_MINT:-$BUILD/tests/bench_leaf_mint}
 if [ "$SMOKE" = 0 ] && [ ! -x "$LEAF_MINT" ]; then
 	cmake --build "$BUILD" -j2 --target bench_leaf_mint >/dev/null 2>&1 || true
 fi
@@ -156,17 +156,42 @@ wait_for_port() {
 	return 1
 }
 
-# RSS in KiB of a process and all its descendants.
-rss_kib() {
-	local total=0 p kids
-	local todo=("$1")
+# Pids of a process and all its descendants.
+proc_tree() {
+	local p todo=("$1")
 	while [ ${#todo[@]} -gt 0 ]; do
 		p=${todo[0]}; todo=("${todo[@]:1}")
-		if [ -r /proc/"$p"/status ]; then
-			total=$(( total + $(awk '/^VmRSS:/ {print $2}' /proc/"$p"/status 2>/dev/null || echo 0) ))
-		fi
-		kids=$(cat /proc/"$p"/task/*/children 2>/dev/null || true)
-		for k in $kids; do todo+=("$k"); done
+		[ -d /proc/"$p" ] || continue
+		echo "$p"
+		for k in $(cat /proc/"$p"/task/*/children 2>/dev/null); do todo+=("$k"); done
+	done
+}
+
+# CPU time (user + system, in clock ticks) of a process tree.
+cpu_ticks() {
+	local total=0 p t
+	for p in $(proc_tree "$1"); do
+		t=$(awk '{print $14 + $15}' /proc/"$p"/stat 2>/dev/null || echo 0)
+		total=$(( total + t ))
+	done
+	echo "$total"
+}
+
+# Private (anonymous) RSS in KiB of a process tree: memory that is not
+# shared library pages.
+rss_anon_kib() {
+	local total=0 p
+	for p in $(proc_tree "$1"); do
+		total=$(( total + $(awk '/^RssAnon:/ {print $2}' /proc/"$p"/status 2>/dev/null || echo 0) ))
+	done
+	echo "$total"
+}
+
+# RSS in KiB of a process and all its descendants.
+rss_kib() {
+	local total=0 p
+	for p in $(proc_tree "$1"); do
+		total=$(( total + $(awk '/^VmRSS:/ {print $2}' /proc/"$p"/status 2>/dev/null || echo 0) ))
 	done
 	echo "$total"
 }
@@ -457,22 +482,27 @@ FAILED=0
 
 # lg TARGET SCENARIO REP [loadgen args...]: one measured cell.
 lg() {
-	local target=$1 sc=$2 rep=$3 out rc=0
+	local target=$1 sc=$2 rep=$3 out rc=0 cpid c0 c1
 	shift 3
 	local proxy_env=""
 	[ "$target" != direct ] && proxy_env=${PURL[$target]}
+	# CPU spent by the proxy (direct: by the origin) per request: the
+	# figure that shared, noisy machines distort least.
+	if [ "$target" = direct ]; then cpid=$ORIGIN_PID; else cpid=${PID[$target]}; fi
+	c0=$(cpu_ticks "$cpid")
 	if [ "$rep" = 1 ]; then
 		printf '%s %s: %s moat_loadgen%s\n' "$sc" "$target" "${PIN_LOAD:-}" \
 		    "$(printf ' %q' "$@")" >> "$W/commands.txt"
 	fi
 	out=$(BENCH_PROXY=$proxy_env $PIN_LOAD "$LOADGEN" --json -d "$DURATION" \
 	    -w "$WARMUP" --label "$target/$sc" "$@" 2> "$W/lg.err") || rc=$?
+	c1=$(cpu_ticks "$cpid")
 	if [ -z "$out" ]; then
 		out="{\"label\":\"$target/$sc\",\"errors\":1,\"requests\":0,\"first_error\":\"loadgen failed (exit $rc)\"}"
 		say "   $(head -c 400 "$W/lg.err")"
 	fi
-	printf '{"target":"%s","scenario":"%s","rep":%s,"result":%s}\n' \
-	    "$target" "$sc" "$rep" "$out" >> "$W/results.jsonl"
+	printf '{"target":"%s","scenario":"%s","rep":%s,"cpu_ticks":%s,"hz":%s,"result":%s}\n' \
+	    "$target" "$sc" "$rep" "$((c1 - c0))" "$(getconf CLK_TCK)" "$out" >> "$W/results.jsonl"
 	if [ "$rc" != 0 ]; then
 		FAILED=1
 		say "   FAIL $target $sc rep $rep: $out"
@@ -549,7 +579,8 @@ measure_rss() {
 	local t=$1 pid=${PID[$1]} idle tun tls base out hp rc
 	sleep 0.5
 	idle=$(rss_kib "$pid")
-	printf '{"target":"%s","scenario":"S6","idle_kib":%s' "$t" "$idle" >> "$W/s6.tmp"
+	printf '{"target":"%s","scenario":"S6","idle_kib":%s,"idle_anon_kib":%s' "$t" "$idle" \
+	    "$(rss_anon_kib "$pid")" >> "$W/s6.tmp"
 	for kind in tunnel tls; do
 		if [ "$kind" = tls ] && skipped "$t" S6tls; then continue; fi
 		base=$(rss_kib "$pid")
