@@ -676,7 +676,6 @@ check_name(struct conn *c, const char *host, int port)
 		return 0;
 	c->log.decision = "deny";
 	snprintf(hdr, sizeof(hdr), "X-Moat-Blocked: %s\r\n", reason);
-	fmt_hostport(c->log.error, sizeof(c->log.error), host, port);
 	conn_error(c, 403, hdr, "blocked %s:%d (%s): %s", host, port,
 	    reason, hint);
 	return -1;
@@ -695,6 +694,7 @@ start_connect(struct conn *c, const char *host, int port)
 	if (check_name(c, host, port) == -1)
 		return -1;
 	c->tunnel = 1;
+	conn_free_upstream(c);	/* a plain request's upstream, if any */
 	memset(&c->dest, 0, sizeof(c->dest));
 	snprintf(c->dest.host, sizeof(c->dest.host), "%s", host);
 	c->dest.port = port;

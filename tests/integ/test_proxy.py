@@ -451,6 +451,17 @@ class TestCore(Base):
         recs = self.new_records()
         self.assertEqual(len(recs), 1)
         self.assertEqual(recs[0]["target"], "/bytes?n=5")
+        # a CONNECT after a plain request on the same connection
+        a = auth_header(self.px.token)
+        out = raw(self.px.port, (
+            f"GET http://origin.test:{ENV.hp}/bytes?n=1 HTTP/1.1\r\n"
+            f"Host: x\r\n{a}\r\nCONNECT origin.test:{ENV.hp} HTTP/1.1\r\n"
+            f"{a}\r\nGET /bytes?n=2 HTTP/1.1\r\nHost: origin.test\r\n"
+            "Connection: close\r\n\r\n").encode())
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 OK\r\n"), out)
+        self.assertIn(b"\r\n\r\n0HTTP/1.1 200 Connection Established"
+                      b"\r\n\r\nHTTP/1.1 200 OK\r\n", out)
+        self.assertTrue(out.endswith(b"\r\n\r\n01"), out)
         # CONNECT needs the token too, and host:port
         out = raw(self.px.port, f"CONNECT origin.test:{ENV.hp} HTTP/1.1\r\n"
                   "\r\n".encode())
