@@ -483,6 +483,16 @@ spawn_stopper(struct run *r, int timeout_s)
 	r->stopper = pid;
 }
 
+/* Kills the engine's CLI and any pending `stop`; teardown does rm -f. */
+static void
+kill_now(struct run *r)
+{
+	r->killed_cli = 1;
+	kill(r->child, SIGKILL);
+	if (r->stopper > 0)
+		kill(r->stopper, SIGKILL);
+}
+
 static void
 on_stop_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -497,8 +507,7 @@ on_stop_timer(evutil_socket_t fd, short what, void *arg)
 	if (r->stop_elapsed >= STOP_DEADLINE_S) {
 		log_warnx("the container did not stop in %d s; killing it",
 		    STOP_DEADLINE_S);
-		r->killed_cli = 1;
-		kill(r->child, SIGKILL);
+		kill_now(r);
 		return;
 	}
 	/* The CLI may not have created the container at the first stop. */
@@ -523,11 +532,7 @@ request_stop(struct run *r, int signo)
 		evtimer_add(r->ev_stop_timer, &tv);
 	} else if (r->stops == 2) {
 		log_info("moat: stopping now");
-		r->killed_cli = 1;
-		kill(r->child, SIGKILL);
-		/* Its `stop` would wait out the timeout; rm -f follows. */
-		if (r->stopper > 0)
-			kill(r->stopper, SIGKILL);
+		kill_now(r);
 	}
 }
 
@@ -549,35 +554,34 @@ on_drain_timer(evutil_socket_t fd, short what, void *arg)
 	check_done(r);
 }
 
+/* 1: pid was reaped (*ws valid); -1: it is not our child; 0: running. */
+static int
+try_reap(pid_t pid, int *ws)
+{
+	pid_t got;
+
+	while ((got = waitpid(pid, ws, WNOHANG)) == -1 && errno == EINTR)
+		;
+	if (got == pid)
+		return 1;
+	return got == -1 ? -1 : 0;
+}
+
 static void
 on_sigchld(evutil_socket_t sig, short what, void *arg)
 {
 	struct run	*r = arg;
 	struct timeval	 tv = { DRAIN_DEADLINE_S, 0 };
 	int		 ws;
-	pid_t		 pid;
 
 	(void)sig;
 	(void)what;
-	if (r->stopper > 0) {
-		while ((pid = waitpid(r->stopper, &ws, WNOHANG)) == -1 &&
-		    errno == EINTR)
-			;
-		if (pid == r->stopper || (pid == -1 && errno == ECHILD))
-			r->stopper = 0;
-	}
-	if (r->cleaner > 0) {
-		while ((pid = waitpid(r->cleaner, &ws, WNOHANG)) == -1 &&
-		    errno == EINTR)
-			;
-		if (pid == r->cleaner || (pid == -1 && errno == ECHILD))
-			r->cleaner = 0;
-	}
+	if (r->stopper > 0 && try_reap(r->stopper, &ws) != 0)
+		r->stopper = 0;
+	if (r->cleaner > 0 && try_reap(r->cleaner, &ws) != 0)
+		r->cleaner = 0;
 	if (r->child > 0 && r->child_status < 0) {
-		while ((pid = waitpid(r->child, &ws, WNOHANG)) == -1 &&
-		    errno == EINTR)
-			;
-		if (pid == r->child) {
+		if (try_reap(r->child, &ws) == 1) {
 			r->child_status = WIFEXITED(ws) ? WEXITSTATUS(ws) :
 			    128 + WTERMSIG(ws);
 			evtimer_add(r->ev_drain_timer, &tv);
