@@ -994,6 +994,20 @@ class TestGrantAndCaDir(unittest.TestCase):
         self.assertIn(b"chmod 600", r.stderr)
 
 
+class TestIPv6Listen(unittest.TestCase):
+    def test_listen_v6_loopback(self):
+        try:
+            socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+        except OSError:
+            self.skipTest("no IPv6 loopback here")
+        px = ENV.proxy("--listen", "[::1]:0")
+        self.assertIn("@[::1]:", px.url)
+        code, _, body = curl(px, f"http://origin.test:{ENV.hp}/status"
+                             "?code=200")
+        self.assertEqual(code, 200)
+        self.assertEqual(body, b"status 200\n")
+
+
 class TestCli(unittest.TestCase):
     def run_moat(self, *args, env=None):
         return subprocess.run([MOAT, "proxy"] + list(args),
@@ -1011,6 +1025,11 @@ class TestCli(unittest.TestCase):
         r = self.run_moat("--listen", "10.255.255.1:0")
         self.assertEqual(r.returncode, 1)
         self.assertIn(b"cannot listen on 10.255.255.1:0", r.stderr)
+        r = self.run_moat("--config", "/nonexistent/agent.yaml")
+        self.assertEqual(r.returncode, 2)
+        r = self.run_moat("--limit", "bogus=1")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"--limit bogus=1", r.stderr)
         r = self.run_moat("--upstream-ca", "/nonexistent")
         self.assertEqual(r.returncode, 1)
         self.assertIn(b"upstream CA", r.stderr)
