@@ -1007,9 +1007,11 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 	    r->rec.runtime, r->rec.sandbox);
 	fflush(stderr);
 	if (r->spec.tty) {
-		/* docker owns the terminal; the output is not recorded. */
-		dprintf(r->log_fd, "(interactive terminal session: output "
-		    "not recorded)\n");
+		/*
+		 * The engine's CLI owns the terminal; logs.txt gets the
+		 * session from the engine's log before the container goes.
+		 */
+		r->spec.remove = 0;
 		r->child = rt_container_spawn(r->rt.engine, &r->spec,
 		    UTIL_FD_INHERIT, UTIL_FD_INHERIT, UTIL_FD_INHERIT, err,
 		    sizeof(err));
@@ -1037,6 +1039,32 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 }
 
 /* ---- teardown ------------------------------------------------------- */
+
+/*
+ * An interactive terminal session bypassed our pipes: copy what the
+ * engine logged (`docker logs NAME`, `container logs NAME`) to logs.txt.
+ */
+static void
+save_tty_log(struct run *r)
+{
+	char	*argv[4], *out = NULL, err[512];
+	int	 status = 0;
+
+	argv[0] = r->rt.engine == RT_APPLE ? "container" :
+	    (char *)rt_engine_name(r->rt.engine);
+	argv[1] = "logs";
+	argv[2] = r->spec.name;
+	argv[3] = NULL;
+	if (util_run(argv, NULL, NULL, 0, &out, NULL, RT_QUERY_TIMEOUT_MS,
+	    &status, err, sizeof(err)) == -1)
+		log_warnx("cannot copy the session to logs.txt: %s", err);
+	else if (status != 0)
+		log_warnx("cannot copy the session to logs.txt: %s logs "
+		    "exited %d", argv[0], status);
+	else if (write_all(r->log_fd, out, strlen(out)) == -1)
+		log_warn("logs.txt");
+	free(out);
+}
 
 /* Undoes whatever setup() did, in reverse.  Safe on a partial set-up. */
 static void
@@ -1076,6 +1104,8 @@ run_teardown(struct run *r)
 		r->out[i].ev = NULL;
 		r->out[i].fd = -1;
 	}
+	if (r->have_spec && r->spec.tty && r->child > 0 && r->log_fd != -1)
+		save_tty_log(r);
 	/*
 	 * With --rm the CLI returns once the engine removed the container,
 	 * unless it was stopped early, killed, or failed (125).

@@ -11,7 +11,7 @@ target_include_directories(test_run_record PRIVATE
 # moat run end to end against the real Docker engine (exit 77: no daemon).
 find_package(Python3 COMPONENTS Interpreter)
 if(Python3_FOUND)
-	foreach(sc inject exit token strict isolation signals sigkill stalled
+	foreach(sc inject exit token strict isolation signals sigkill stalled tty
 			errors)
 		foreach(rt runc runsc)
 			if(sc STREQUAL "errors" AND rt STREQUAL "runsc")

@@ -608,6 +608,30 @@ def sc_stalled_output(env):
           "then all the output arrives (%d bytes, exit %d)" % (len(out), rc))
 
 
+def sc_tty(env):
+    """-i on a terminal: a TTY inside, the session still in moat logs."""
+    if shutil.which("script") is None:
+        raise Fail("script(1) (util-linux) is needed for a terminal")
+    cmd = " ".join("'%s'" % a for a in env.run_args(
+        extra=["-i"], cmd=["sh", "-c", "test -t 0 && test -t 1 && "
+                           "echo tty-inside; exit 4"]))
+    p = subprocess.run(["script", "-qec", cmd, "/dev/null"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       stdin=subprocess.DEVNULL, text=True,
+                       timeout=RUN_TIMEOUT, env=env.env)
+    print(p.stdout)
+    check(p.returncode == 4, "-i on a terminal: exit status 4 (got %d)"
+          % p.returncode)
+    rid = run_id_of(p.stdout)
+    check(rid is not None and "tty-inside" in p.stdout,
+          "the agent has a terminal on stdin and stdout")
+    lg = sh([MOAT, "logs", rid], env=env.env).stdout
+    # script(1) feeds the session a NUL, which the terminal echoes as ^@.
+    check(lg.replace("^@", "").rstrip("\r\n") == "tty-inside",
+          "moat logs has the terminal session (got %r)" % lg)
+    assert_torn_down(rid, "after a terminal session")
+
+
 def sc_double_int(env):
     """An agent that ignores SIGTERM: a second Ctrl-C stops it at once."""
     p, rid = start_bg(env, ["sh", "-c", "trap '' TERM INT; "
@@ -873,6 +897,7 @@ SCENARIOS = {
     "sigkill": sc_sigkill,
     "errors": sc_errors,
     "stalled": sc_stalled_output,
+    "tty": sc_tty,
     "runs_cli": None,
     "apple": None,
 }
