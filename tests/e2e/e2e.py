@@ -632,6 +632,74 @@ def sc_tty(env):
     assert_torn_down(rid, "after a terminal session")
 
 
+DESKTOP_DOCKER = r"""#!/bin/sh
+# Docker Desktop as moat sees it: the real daemon, `docker info` saying
+# "Docker Desktop".  `docker run` is not run: it records its argv and env,
+# then uses the proxy from the host the way a Desktop VM would reach it.
+REAL=%(real)s
+LOG=%(log)s
+printf '%%s
+' "docker $*" >>"$LOG"
+case "$1" in
+info)
+	"$REAL" "$@" | sed 's/$/ (Docker Desktop)/'
+	exit 0 ;;
+run)
+	env | grep -i '_proxy=' | sort >"$LOG.env"
+	ca=
+	for a in "$@"; do
+		case "$a" in *:/etc/moat-ca:ro) ca=${a%%:/etc/moat-ca:ro} ;; esac
+	done
+	hp=${HTTPS_PROXY#http://}
+	port=${hp##*:}
+	curl -s --cacert "$ca/ca-bundle.pem" 	    -x "http://${hp%%@*}@127.0.0.1:$port" 	    https://%(api)s/auth-hash >"$LOG.curl"
+	exit 0 ;;
+esac
+exec "$REAL" "$@"
+"""
+
+
+def sc_desktop(env):
+    """Docker Desktop: no per-run network, the proxy on 127.0.0.1 reached
+    as host.docker.internal, the token still required."""
+    env.grant()
+    bindir = os.path.join(env.tmp, "bin")
+    os.mkdir(bindir)
+    log = os.path.join(env.tmp, "docker.log")
+    with open(os.path.join(bindir, "docker"), "w") as f:
+        f.write(DESKTOP_DOCKER % {"real": shutil.which("docker"), "log": log,
+                                  "api": env.api})
+    os.chmod(os.path.join(bindir, "docker"), 0o755)
+    e = dict(env.env, PATH=bindir + ":" + os.environ["PATH"])
+    args = [a for a in env.run_args(extra=["--grant", "e2eapi"],
+                                    cmd=["true"]) if a != "--no-sandbox"]
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=RUN_TIMEOUT, env=e,
+                       stdin=subprocess.DEVNULL)
+    print(p.stderr)
+    with open(log) as f:
+        calls = f.read().splitlines()
+    print("\n".join(calls))
+    check(p.returncode == 0 and "(runtime docker, sandbox docker)" in
+          p.stderr and "WARN" not in p.stderr,
+          "desktop: runs without gVisor and without the Linux warning")
+    check(not any("network create" in c for c in calls),
+          "desktop: no per-run network")
+    run = [c for c in calls if c.startswith("docker run ")]
+    check(len(run) == 1 and "--network" not in run[0] and
+          "--runtime" not in run[0], "desktop: docker run without "
+          "--network or --runtime")
+    with open(log + ".env") as f:
+        penv = f.read()
+    check(re.search(r"^HTTPS_PROXY=http://moat:[0-9a-f]{64}@"
+                    r"host\.docker\.internal:\d+$", penv, re.M) is not None,
+          "desktop: the container reaches the proxy as host.docker.internal")
+    want = hashlib.sha256(("Bearer " + SECRET).encode()).hexdigest()
+    with open(log + ".curl") as f:
+        check(f.read() == want, "desktop: the proxy on 127.0.0.1 injects "
+              "for a client with the token")
+
+
 def sc_double_int(env):
     """An agent that ignores SIGTERM: a second Ctrl-C stops it at once."""
     p, rid = start_bg(env, ["sh", "-c", "trap '' TERM INT; "
@@ -898,6 +966,7 @@ SCENARIOS = {
     "errors": sc_errors,
     "stalled": sc_stalled_output,
     "tty": sc_tty,
+    "desktop": sc_desktop,
     "runs_cli": None,
     "apple": None,
 }
