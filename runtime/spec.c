@@ -187,12 +187,13 @@ static const char *const cli_exact[] = {
 	"NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR",
 	"SSL_CERT_DIR", "GODEBUG", "GOTRACEBACK", "GOMAXPROCS", "GOGC",
 	"GOMEMLIMIT", "REGISTRY_AUTH_FILE", "STORAGE_DRIVER", "STORAGE_OPTS",
-	NULL,
+	"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", NULL,
 };
 static const char *const cli_prefix[] = {
 	"LD_", "DYLD_", "MALLOC_", "DOCKER_", "BUILDKIT_", "BUILDX_",
 	"COMPOSE_", "NOTARY_", "PODMAN_", "CONTAINERS_", "CONTAINER_",
-	"_CONTAINERS_", "BUILDAH_", "XDG_", NULL,
+	"_CONTAINERS_", "BUILDAH_", "CONMON_", "CRUN_", "RUNC_", "OCI_",
+	"XDG_", "DBUS_", "SYSTEMD_", "SSH_", NULL,
 };
 
 static int

@@ -364,6 +364,9 @@ test_env_cli_vars_not_in_cli_env(void)
 	rt_spec_setenv(&s, "PATH", "/workspace/bin");
 	rt_spec_setenv(&s, "DOCKER_CONFIG", "/workspace/.d");
 	rt_spec_setenv(&s, "LD_PRELOAD", "/workspace/x.so");
+	/* podman would bind-mount the host socket it names */
+	rt_spec_setenv(&s, "NOTIFY_SOCKET", "/run/user/0/x.sock");
+	rt_spec_setenv(&s, "DBUS_SESSION_BUS_ADDRESS", "unix:path=/x");
 	rt_spec_setenv(&s, "HTTPS_PROXY", "http://moat:" SECRET "@h:1");
 	unsetenv("DOCKER_CONFIG");
 	setenv("MOAT_PASSPHRASE", "pass-" SECRET, 1);
@@ -375,6 +378,10 @@ test_env_cli_vars_not_in_cli_env(void)
 	    "(null)");
 	CHECK(strvec_getenv(&envp, "DOCKER_CONFIG") == NULL);
 	CHECK(strvec_getenv(&envp, "LD_PRELOAD") == NULL);
+	CHECK(strvec_getenv(&envp, "NOTIFY_SOCKET") == NULL);
+	CHECK(strvec_getenv(&envp, "DBUS_SESSION_BUS_ADDRESS") == NULL ||
+	    strcmp(strvec_getenv(&envp, "DBUS_SESSION_BUS_ADDRESS"),
+	    "unix:path=/x") != 0);
 	CHECK_STR(strvec_getenv(&envp, "HTTPS_PROXY"), "http://moat:" SECRET
 	    "@h:1");
 	a = join(&argv);
