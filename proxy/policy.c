@@ -528,6 +528,41 @@ set_msg(char *buf, size_t len, const char *s)
 		util_errf(buf, len, "%s", s);
 }
 
+static int host_port_listed(const struct policy *, int);
+
+/*
+ * A network.host port named by "localhost" or by an IP literal that is
+ * loopback or one of the host's own addresses: in strict mode the name
+ * check lets it through, and policy_check_addr() still insists that every
+ * address it is dialled on be loopback or the host's own.  Any other name
+ * on that port stays subject to the allow list.
+ */
+static int
+host_port_named(const struct policy *pol, const char *host, int port)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
+	struct ipclass_info	 ac;
+	struct ipaddr		 ip;
+
+	if (!host_port_listed(pol, port))
+		return 0;
+	if (strcmp(host, "localhost") == 0)
+		return 1;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1)
+		s4->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1)
+		s6->sin6_family = AF_INET6;
+	else
+		return 0;
+	if (sa_to_ip((const struct sockaddr *)&ss, &ip, NULL) == -1)
+		return 0;
+	classify(pol, &ip, &ac);
+	return ac.cls == IPCLASS_LOOPBACK || ac.own;
+}
+
 int
 policy_check_name(const struct policy *pol, const char *host, int port,
     char *reason, size_t rlen, char *hint, size_t hlen)
@@ -541,6 +576,8 @@ policy_check_name(const struct policy *pol, const char *host, int port,
 		return 0;
 	}
 	if (!pol->strict)
+		return 1;
+	if (host_port_named(pol, host, port))
 		return 1;
 	for (i = 0; i < pol->nallow; i++)
 		if (hostpat_match(&pol->allow[i], host, port))

@@ -387,6 +387,33 @@ test_host_ports(void)
 	    "the agent reach port 443 on this host");
 	CHECK_INT(addr_ok(p, "me.example", "8.8.4.4", 8080), 1);
 	policy_free(p);
+
+	/*
+	 * Strict mode: a network.host port is reachable by "localhost" or a
+	 * loopback/own address literal without an allow entry; a public
+	 * literal or another name on that port still needs one.
+	 */
+	o.strict = 1;
+	p = mkpol(&o);
+	CHECK_INT(policy_check_name(p, "127.0.0.1", 8080, reason,
+	    sizeof(reason), hint, sizeof(hint)), 1);
+	CHECK_INT(policy_check_name(p, "localhost", 8080, reason,
+	    sizeof(reason), hint, sizeof(hint)), 1);
+	CHECK_INT(policy_check_name(p, "::1", 8080, reason, sizeof(reason),
+	    hint, sizeof(hint)), 1);
+	if (some_own_v4(own, sizeof(own)))
+		CHECK_INT(policy_check_name(p, own, 8080, reason,
+		    sizeof(reason), hint, sizeof(hint)), 1);
+	CHECK_INT(policy_check_name(p, "127.0.0.1", 8081, reason,
+	    sizeof(reason), hint, sizeof(hint)), 0);
+	CHECK_INT(policy_check_name(p, "8.8.8.8", 8080, reason,
+	    sizeof(reason), hint, sizeof(hint)), 0);
+	CHECK_STR(reason, "not in network.allow");
+	CHECK_INT(policy_check_name(p, "db.example.com", 8080, reason,
+	    sizeof(reason), hint, sizeof(hint)), 0);
+	CHECK_INT(policy_check_name(p, "10.1.2.3", 8080, reason,
+	    sizeof(reason), hint, sizeof(hint)), 0);
+	policy_free(p);
 }
 
 static void
