@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "policy.h"
 
@@ -266,6 +267,46 @@ is_own(const struct policy *pol, const struct ipaddr *ip)
 	return 0;
 }
 
+/*
+ * Whether ip is one of this host's addresses right now: the getifaddrs()
+ * snapshot of policy_new() misses addresses gained later (a new IPv6
+ * privacy address, a DHCP change, a VPN).  A UDP socket "connected" to ip
+ * (no packet is sent) gets ip itself as its source exactly when ip is
+ * local.  Only asked for addresses that would otherwise pass as public.
+ */
+static int
+local_now(const struct ipaddr *ip)
+{
+	struct sockaddr_storage	 ss, me;
+	struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
+	struct ipaddr		 got;
+	socklen_t		 len, mlen = sizeof(me);
+	int			 fd, r = 0;
+
+	memset(&ss, 0, sizeof(ss));
+	if (ip->family == AF_INET) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(9);
+		memcpy(&s4->sin_addr, ip->a, 4);
+		len = sizeof(*s4);
+	} else {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(9);
+		memcpy(&s6->sin6_addr, ip->a, 16);
+		len = sizeof(*s6);
+	}
+	if ((fd = socket(ip->family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	if (connect(fd, (struct sockaddr *)&ss, len) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&me, &mlen) == 0 &&
+	    sa_to_ip((struct sockaddr *)&me, &got, NULL) == 0 &&
+	    ip_eq(&got, ip))
+		r = 1;
+	close(fd);
+	return r;
+}
+
 static void
 classify(const struct policy *pol, const struct ipaddr *raw,
     struct ipclass_info *ac)
@@ -280,6 +321,9 @@ classify(const struct policy *pol, const struct ipaddr *raw,
 	if (pol != NULL)
 		ac->own = is_own(pol, raw) ||
 		    (ac->form != NULL && is_own(pol, &ac->inner));
+	if (pol != NULL && ac->cls == IPCLASS_PUBLIC && !ac->own)
+		ac->own = local_now(raw) ||
+		    (ac->form != NULL && local_now(&ac->inner));
 	if (ac->cls == IPCLASS_PUBLIC && ac->own) {
 		ac->cls = IPCLASS_HOST;
 		ac->detail = "this host";

@@ -24,7 +24,9 @@ enum policy_ipclass {
 	IPCLASS_CGNAT,		/* 100.64/10 */
 	IPCLASS_UNSPECIFIED,	/* 0/8, ::, */
 	IPCLASS_MULTICAST,	/* 224/4, ff00::/8, 240/4 reserved, bcast */
-	IPCLASS_HOST,		/* one of this host's own addresses */
+	IPCLASS_HOST,		/* one of this host's own addresses (the
+				 * policy_new() snapshot, and any address
+				 * the kernel calls local at check time) */
 };
 
 /*

@@ -1,12 +1,15 @@
 /* Unit tests for proxy/policy: address classes, embeddings, exceptions. */
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <ifaddrs.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "policy.h"
@@ -512,6 +515,61 @@ test_resolve(void)
 	    "a numeric IPv4 or IPv6 address");
 }
 
+/*
+ * An address this host gains after the policy was built (a new IPv6
+ * privacy address, a DHCP change, a VPN) is still this host's own: in a
+ * network namespace of the test's own, 1.2.3.4 and 2001:4860::77 are put
+ * on lo after policy_new().
+ */
+static void
+test_own_addr_added_later(void)
+{
+	struct proxy_opts	 o;
+	pid_t			 pid;
+	int			 st = -1;
+
+	pid = fork();
+	if (pid == 0) {
+		struct policy	*p;
+		int		 bad = 0;
+
+		if (unshare(CLONE_NEWNET) == -1 ||
+		    system("ip link set lo up") != 0)
+			_exit(77);
+		memset(&o, 0, sizeof(o));
+		p = mkpol(&o);
+		if (addr_ok(p, "me.example", "1.2.3.4", 443) != 1)
+			bad |= 1;
+		if (system("ip addr add 1.2.3.4/32 dev lo") != 0)
+			_exit(77);
+		if (addr_ok(p, "me.example", "1.2.3.4", 443) != 0 ||
+		    strcmp(reason, "host's own address 1.2.3.4 (this host)") !=
+		    0)
+			bad |= 2;
+		if (addr_ok(p, "me.example", "::ffff:1.2.3.4", 443) != 0)
+			bad |= 4;
+		if (addr_ok(p, "me.example", "1.2.3.5", 443) != 1)
+			bad |= 8;
+		if (system("ip -6 addr add 2001:4860::77/128 dev lo nodad "
+		    "2>/dev/null") == 0) {
+			if (addr_ok(p, "me.example", "2001:4860::77", 443) != 0)
+				bad |= 16;
+			if (addr_ok(p, "me.example", "2001:4860::78", 443) != 1)
+				bad |= 32;
+		}
+		policy_free(p);
+		_exit(bad);
+	}
+	CHECK(pid > 0);
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+		printf("  (skipped: no network namespace here)\n");
+		return;
+	}
+	CHECK_INT(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0);
+}
+
 int
 main(void)
 {
@@ -522,5 +580,6 @@ main(void)
 	RUN(test_host_ports);
 	RUN(test_listener);
 	RUN(test_resolve);
+	RUN(test_own_addr_added_later);
 	return harness_done();
 }
