@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "sandbox.h"
@@ -17,7 +18,6 @@ static const char *proxy_vars[] = {
 	"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
 	"NO_PROXY", "no_proxy",
 };
-#define NPROXY_VARS (sizeof(proxy_vars) / sizeof(proxy_vars[0]))
 
 static const char *ca_vars[] = {
 	"SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE",
@@ -48,10 +48,13 @@ static const char *ca_vars[] = {
 int
 sandbox_is_proxy_var(const char *key)
 {
+	static const char *const any_case[] = {
+		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+	};
 	size_t i;
 
-	for (i = 0; i < NPROXY_VARS; i++)
-		if (strcmp(key, proxy_vars[i]) == 0)
+	for (i = 0; i < sizeof(any_case) / sizeof(any_case[0]); i++)
+		if (strcasecmp(key, any_case[i]) == 0)
 			return 1;
 	return 0;
 }

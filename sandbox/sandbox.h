@@ -116,7 +116,10 @@ int	sandbox_build_spec(const struct config *cfg,
 	    const struct sandbox_opts *o, struct rt_spec *spec, char *err,
 	    size_t errlen);
 
-/* 1 when key is one of the proxy variables moat sets, else 0. */
+/*
+ * 1 when key is a proxy variable (HTTP_PROXY, HTTPS_PROXY, NO_PROXY,
+ * ALL_PROXY, in any case), which nobody but moat may set, else 0.
+ */
 int	sandbox_is_proxy_var(const char *key);
 
 #endif /* MOAT_SANDBOX_H */

@@ -293,6 +293,19 @@ test_spec_precedence(void)
 	    "cannot be overridden");
 	rt_spec_free(&s);
 	strvec_free(&ex);
+	/* in any case, and ALL_PROXY too (curl honours it) */
+	strvec_push(&ex, "Https_Proxy=http://evil:1");
+	CHECK_INT(build(1, &cfg, &o, &s, err, sizeof(err)), -1);
+	CHECK_STR(err, "-e Https_Proxy: moat sets the proxy variables; they "
+	    "cannot be overridden");
+	rt_spec_free(&s);
+	strvec_free(&ex);
+	strvec_push(&ex, "all_proxy=socks5h://evil:1");
+	CHECK_INT(build(1, &cfg, &o, &s, err, sizeof(err)), -1);
+	CHECK_STR(err, "-e all_proxy: moat sets the proxy variables; they "
+	    "cannot be overridden");
+	rt_spec_free(&s);
+	strvec_free(&ex);
 	strvec_push(&ex, "JUSTKEY");
 	CHECK_INT(build(1, &cfg, &o, &s, err, sizeof(err)), -1);
 	CHECK_STR(err, "-e: \"JUSTKEY\" is not KEY=VALUE");
