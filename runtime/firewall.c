@@ -21,20 +21,28 @@
 #define FW_TIMEOUT_MS	10000
 #define CAP_NET_ADMIN_BIT	12
 
+/* "iptables" or "ip6tables": on PATH, else in the usual places. */
+static char *
+xtables_path(const char *name)
+{
+	static const char *dirs[] = { "/usr/sbin", "/sbin", "/usr/bin" };
+	char	*p, buf[64];
+	size_t	 i;
+
+	if ((p = util_which(name)) != NULL)
+		return p;
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s/%s", dirs[i], name);
+		if ((p = util_which(buf)) != NULL)
+			return p;
+	}
+	return NULL;
+}
+
 static char *
 iptables_path(void)
 {
-	static const char *fallback[] = { "/usr/sbin/iptables",
-	    "/sbin/iptables", "/usr/bin/iptables" };
-	char	*p;
-	size_t	 i;
-
-	if ((p = util_which("iptables")) != NULL)
-		return p;
-	for (i = 0; i < sizeof(fallback) / sizeof(fallback[0]); i++)
-		if ((p = util_which(fallback[i])) != NULL)
-			return p;
-	return NULL;
+	return xtables_path("iptables");
 }
 
 static int
@@ -187,6 +195,17 @@ rt_firewall_add(const char *run_id, const char *bridge, const char *gateway,
 		    ipt(path, drop, NULL, err, errlen) == -1 ||
 		    ipt(path, jump, NULL, err, errlen) == -1)
 			goto out;
+		/*
+		 * IPv6: the bridge has a link-local address, so a container
+		 * with IPv6 on would reach host services on [::] through
+		 * it; the proxy is IPv4 only, so everything is dropped.
+		 */
+		free(path);
+		if ((path = xtables_path("ip6tables")) != NULL &&
+		    (ipt(path, mk, NULL, err, errlen) == -1 ||
+		    ipt(path, drop, NULL, err, errlen) == -1 ||
+		    ipt(path, jump, NULL, err, errlen) == -1))
+			goto out;
 	}
 	r = 0;
  out:
@@ -196,20 +215,14 @@ rt_firewall_add(const char *run_id, const char *bridge, const char *gateway,
 	return r;
 }
 
-int
-rt_firewall_remove(const char *run_id, char *err, size_t errlen)
+/* Removes chain and the INPUT rules jumping to it with one binary. */
+static int
+remove_chain(const char *path, const char *chain, char *err, size_t errlen)
 {
-	char	 chain[32], jumpto[40], *path = NULL, *out = NULL, *line;
+	char	 jumpto[40], *out = NULL, *line;
 	char	*save = NULL, e2[256];
 	int	 r = -1, i;
 
-	if (chain_name(run_id, chain, sizeof(chain)) == -1) {
-		util_errf(err, errlen, "host firewall rule: bad run id");
-		return -1;
-	}
-	if (!rt_firewall_capable())
-		return 0;	/* nothing we could have added */
-	path = iptables_path();
 	snprintf(jumpto, sizeof(jumpto), " -j %s", chain);
 	{
 		const char *list[] = { "-S", "INPUT", NULL };
@@ -219,7 +232,7 @@ rt_firewall_remove(const char *run_id, char *err, size_t errlen)
 	}
 	/* Delete every INPUT rule that jumps to the chain (bounded). */
 	for (line = strtok_r(out, "\n", &save), i = 0; line != NULL &&
-	    i < 64; line = strtok_r(NULL, "\n", &save), i++) {
+	    i < 64; line = strtok_r(NULL, "\n", &save)) {
 		struct strvec	 args = STRVEC_INIT;
 		char		*l, *tok, *s2 = NULL;
 		size_t		 ll = strlen(line), jl = strlen(jumpto);
@@ -227,6 +240,7 @@ rt_firewall_remove(const char *run_id, char *err, size_t errlen)
 		if (strncmp(line, "-A INPUT ", 9) != 0 || ll < jl ||
 		    strcmp(line + ll - jl, jumpto) != 0)
 			continue;
+		i++;
 		l = xstrdup(line);
 		l[1] = 'D';
 		for (tok = strtok_r(l, " ", &s2); tok != NULL;
@@ -250,6 +264,27 @@ rt_firewall_remove(const char *run_id, char *err, size_t errlen)
 	r = 0;
  out:
 	free(out);
+	return r;
+}
+
+int
+rt_firewall_remove(const char *run_id, char *err, size_t errlen)
+{
+	char	chain[32], *path;
+	int	r;
+
+	if (chain_name(run_id, chain, sizeof(chain)) == -1) {
+		util_errf(err, errlen, "host firewall rule: bad run id");
+		return -1;
+	}
+	if (!rt_firewall_capable())
+		return 0;	/* nothing we could have added */
+	path = iptables_path();
+	r = remove_chain(path, chain, err, errlen);
+	free(path);
+	if ((path = xtables_path("ip6tables")) != NULL &&
+	    remove_chain(path, chain, err, errlen) == -1)
+		r = -1;
 	free(path);
 	return r;
 }

@@ -280,7 +280,8 @@ int	rt_firewall_capable(void);
 /*
  * For traffic arriving on bridge (the per-run network's interface):
  * accept tcp to gateway:port (the proxy), drop everything else addressed
- * to the host.  Uses a chain of its own, jumped to from INPUT, so removal
+ * to the host, and with ip6tables (when installed) all IPv6 addressed to
+ * the host (the bridge has a link-local address).  Uses a chain of its own, jumped to from INPUT, so removal
  * is exact: "MOAT-<run_id>" when run_id ([A-Za-z0-9_-] only) has at most
  * 23 characters, else "MOAT-h" + 22 hex digits of a hash of run_id.
  * Returns 0, or -1 with err saying why and how to get it ("run moat as

@@ -819,6 +819,22 @@ test_firewall(void)
 	want = xasprintf("-A INPUT -i %s -j %s", net.bridge, chain);
 	CHECK_CONTAINS(o, want);
 	free(o);
+	/* IPv6 from the bridge (link-local) reaches nothing on the host. */
+	if ((o = util_which("ip6tables")) != NULL) {
+		char *ls6[] = { "ip6tables", "-w", "5", "-S", chain, NULL };
+		char *in6[] = { "ip6tables", "-w", "5", "-S", "INPUT", NULL };
+		char *w6;
+
+		free(o);
+		o = sh_out(ls6, &st);
+		w6 = xasprintf("-N %s\n-A %s -j DROP", chain, chain);
+		CHECK_STR(o, w6);
+		free(w6);
+		free(o);
+		o = sh_out(in6, NULL);
+		CHECK_CONTAINS(o, want);
+		free(o);
+	}
 	/* Adding twice replaces, never duplicates. */
 	CHECK_INT(rt_firewall_add(runid, net.bridge, net.gateway, 41235, err,
 	    sizeof(err)), 0);
@@ -831,6 +847,14 @@ test_firewall(void)
 	o = sh_out(lsch, &st);
 	CHECK(st != 0);			/* the chain is gone */
 	free(o);
+	if ((o = util_which("ip6tables")) != NULL) {
+		char *ls6[] = { "ip6tables", "-w", "5", "-S", chain, NULL };
+
+		free(o);
+		o = sh_out(ls6, &st);
+		CHECK(st != 0);		/* and its IPv6 twin */
+		free(o);
+	}
 	o = sh_out(lsin, NULL);
 	CHECK(strstr(o, chain) == NULL);
 	free(o);
