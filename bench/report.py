@@ -22,6 +22,7 @@ TITLES = {
 # Goal: moat's ratio to direct (S5 in MiB/s, others in requests/s).
 GOALS = {"S1": 0.6, "S2": 0.9, "S3": 0.6, "S4": 0.6, "S5": 0.7}
 TARGETS = ["direct", "moat", "squid", "mitmproxy", "tinyproxy"]
+ANALYSIS_MARK = "<!-- analysis: kept across runs -->"
 
 
 def load(path):
@@ -350,8 +351,19 @@ def main():
     for g, m, met, why in goal_lines(s, targets):
         print("%-60s %-24s %s (%s)" % (g, m, "n/m" if met is None else
                                        ("met" if met else "NOT MET"), why))
+    # A hand-written analysis below the marker survives a re-run.
+    kept = ""
+    try:
+        with open(outpath) as f:
+            old = f.read()
+        if ANALYSIS_MARK in old:
+            kept = old[old.index(ANALYSIS_MARK):]
+    except OSError:
+        pass
     with open(outpath, "w") as f:
         f.write(render_md(s, meta, commands, targets))
+        if kept:
+            f.write("\n" + kept)
     return 1 if bad else 0
 
 

@@ -647,7 +647,12 @@ measure_s7() {
 	local img proj i t0 t1 ok=1
 	if ! command -v docker >/dev/null || ! docker version >/dev/null 2>&1; then
 		echo '{"scenario":"S7","measured":false,"reason":"no Docker engine"}' >> "$W/results.jsonl"; return; fi
-	img=${BENCH_IMAGE:-$(docker images --format '{{.Repository}}:{{.Tag}}' | grep -v '<none>' | head -1)}
+	# The agent image that scripts/setup builds, else any local image.
+	img=${BENCH_IMAGE:-}
+	if [ -z "$img" ]; then
+		if docker image inspect moat-agent:latest >/dev/null 2>&1; then img=moat-agent:latest
+		else img=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep -v '<none>' | head -1); fi
+	fi
 	if [ -z "$img" ]; then
 		echo '{"scenario":"S7","measured":false,"reason":"no local image"}' >> "$W/results.jsonl"; return; fi
 	proj=$W/s7proj; mkdir -p "$proj"
