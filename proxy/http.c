@@ -126,6 +126,15 @@ check_block(const char *buf, size_t len, int request, size_t max_count,
 			util_errf(why, wlen, "bare LF in the message head");
 			return 400;
 		}
+		if (first && eol - 1 == p) {
+			/*
+			 * Empty lines before the start line: skipped (RFC 9112
+			 * 2.2), as llhttp does; the start line and the fields
+			 * after them are still checked.
+			 */
+			p = eol + 1;
+			continue;
+		}
 		if (eol - 1 == p) {	/* the empty line */
 			if (ncl > 0 && nte > 0) {
 				util_errf(why, wlen, "both Content-Length and "
