@@ -725,6 +725,25 @@ def smuggling_status_exact():
 
 
 @case("smuggling")
+def smuggling_after_leading_crlf_refused():
+    # RFC 9112 2.2 lets a server skip empty lines before a request line;
+    # the checks must still see the request that follows them
+    bad = []
+    for name in ("obs-fold", "CL twice same", "TE tab", "space in name"):
+        m = mark()
+        out = raw(f"\r\nPOST http://evil.test:{E.evil.hp}/echo HTTP/1.1\r\n"
+                  f"Host: evil.test:{E.evil.hp}\r\n{pa()}" + SMUGGLE[name])
+        if not out.startswith(b"HTTP/1.1 400 ") or new(m)[1]:
+            bad.append((name, out[:40]))
+    m = mark()
+    out = raw(f"\r\nGET http://evil.test:{E.evil.hp}/\xc1 HTTP/1.1\r\n"
+              f"Host: evil.test\r\n{pa()}\r\n")
+    if not out.startswith(b"HTTP/1.1 400 ") or new(m)[1]:
+        bad.append(("non-ASCII target", out[:40]))
+    assert not bad, bad
+
+
+@case("smuggling")
 def smuggling_pipelined_garbage_after_valid():
     m = mark()
     s = plain()
