@@ -110,9 +110,9 @@ parse_resolve(const char *s, struct proxy_resolve *r, char *err,
 			goto bad;
 		memcpy(tmp, c2 + 1, n + 1);
 	}
-	if (host_ip_family(tmp) == 0)
+	if (host_ip_family(tmp) == 0 || strlen(tmp) >= sizeof(r->addr))
 		goto bad;
-	snprintf(r->addr, sizeof(r->addr), "%s", tmp);
+	memcpy(r->addr, tmp, strlen(tmp) + 1);
 	return 0;
  bad:
 	util_errf(err, errlen, "--resolve %s: want HOST:PORT:ADDR with a "

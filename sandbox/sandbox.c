@@ -217,11 +217,11 @@ protected_hit(const char *resolved, char *what, size_t len)
 	what[0] = '\0';
 	for (i = 0; sys_protected[i] != NULL; i++)
 		if (related_to(resolved, sys_protected[i])) {
-			snprintf(what, len, "%s", sys_protected[i]);
+			util_errf(what, len, "%s", sys_protected[i]);
 			return;
 		}
 	if (moat_home_real(p, sizeof(p)) == 0 && related_to(resolved, p)) {
-		snprintf(what, len, "%s", p);
+		util_errf(what, len, "%s", p);
 		return;
 	}
 	if (home == NULL || home[0] != '/')
@@ -232,7 +232,7 @@ protected_hit(const char *resolved, char *what, size_t len)
 		snprintf(p, sizeof(p), "%s/%s", strcmp(real, "/") == 0 ? "" :
 		    real, home_protected[i]);
 		if (related_to(resolved, p)) {
-			snprintf(what, len, "%s", p);
+			util_errf(what, len, "%s", p);
 			return;
 		}
 	}
