@@ -90,8 +90,8 @@ struct rt_info {
  *  apple kernel:  "no default kernel is configured\n"
  *                 "Configure it with: container system kernel set "
  *                 "--recommended"
- * Commands issued: docker: `docker version --format {{.Server.Version}}`
- * then `docker info --format '{{json .Runtimes}}\n{{.OperatingSystem}}'`
+ * Commands issued: docker: one `docker info --format
+ * '{{.ServerVersion}}\n{{json .Runtimes}}\n{{.OperatingSystem}}'`
  * (gvisor: "runsc" among the runtimes; desktop: "Docker Desktop");
  * podman: `podman info --format {{.Version.Version}}` (gvisor: runsc in
  * PATH); apple: `container system status` only (its app-root row, then
