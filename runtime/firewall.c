@@ -108,10 +108,13 @@ chain_name(const char *run_id, char *buf, size_t len)
 	return 0;
 }
 
-/* Runs iptables with args (NULL-terminated, without argv[0]). */
+/*
+ * Runs path (iptables or ip6tables) with args (NULL-terminated, without
+ * argv[0]); with input, feeds it on stdin (iptables-restore).
+ */
 static int
-ipt(const char *path, const char *const *args, char **out, char *err,
-    size_t errlen)
+ipt_run(const char *path, const char *const *args, const char *input,
+    char **out, char *err, size_t errlen)
 {
 	struct strvec	 argv = STRVEC_INIT;
 	char		*errout = NULL, line[320], e2[256];
@@ -122,8 +125,8 @@ ipt(const char *path, const char *const *args, char **out, char *err,
 	strvec_push(&argv, "5");
 	for (; *args != NULL; args++)
 		strvec_push(&argv, *args);
-	if (util_run(argv.v, NULL, NULL, 0, out, &errout, FW_TIMEOUT_MS,
-	    &status, e2, sizeof(e2)) == -1) {
+	if (util_run(argv.v, NULL, input, input ? strlen(input) : 0, out,
+	    &errout, FW_TIMEOUT_MS, &status, e2, sizeof(e2)) == -1) {
 		util_errf(err, errlen, "iptables: %s", e2);
 		goto out;
 	}
@@ -140,6 +143,80 @@ ipt(const char *path, const char *const *args, char **out, char *err,
 	return r;
 }
 
+/*
+ * Reads the filter table (`iptables -S`, one call) and appends to batch
+ * the restore lines that delete chain's INPUT jumps (at most 64);
+ * *exists says whether the chain is there.
+ */
+static int
+undo_lines(const char *path, const char *chain, struct strvec *batch,
+    int *exists, char *err, size_t errlen)
+{
+	const char	*list[] = { "-S", NULL };
+	char		 jumpto[40], newchain[40], *out = NULL, *line;
+	char		*save = NULL;
+	size_t		 ll, jl;
+	int		 i = 0;
+
+	*exists = 0;
+	if (ipt_run(path, list, NULL, &out, err, errlen) == -1)
+		return -1;
+	snprintf(jumpto, sizeof(jumpto), " -j %s", chain);
+	snprintf(newchain, sizeof(newchain), "-N %s", chain);
+	jl = strlen(jumpto);
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (strcmp(line, newchain) == 0) {
+			*exists = 1;
+			continue;
+		}
+		ll = strlen(line);
+		if (i >= 64 || strncmp(line, "-A INPUT ", 9) != 0 ||
+		    ll < jl || strcmp(line + ll - jl, jumpto) != 0)
+			continue;
+		line[1] = 'D';
+		strvec_push(batch, line);
+		i++;
+	}
+	free(out);
+	return 0;
+}
+
+/* Feeds batch (lines for the filter table) to <path>-restore --noflush:
+ * one atomic transaction. */
+static int
+ipt_restore(const char *path, const struct strvec *batch, char *err,
+    size_t errlen)
+{
+	const char	*args[] = { "--noflush", NULL };
+	char		*rpath, *text, *p;
+	size_t		 len, n, i;
+	int		 r;
+
+	if ((rpath = xtables_path(strstr(path, "ip6tables") != NULL ?
+	    "ip6tables-restore" : "iptables-restore")) == NULL) {
+		util_errf(err, errlen, "iptables: iptables-restore not found");
+		return -1;
+	}
+	len = sizeof("*filter\nCOMMIT\n");
+	for (i = 0; i < batch->n; i++)
+		len += strlen(batch->v[i]) + 1;
+	p = text = xmalloc(len);
+	memcpy(p, "*filter\n", 8);
+	p += 8;
+	for (i = 0; i < batch->n; i++) {
+		n = strlen(batch->v[i]);
+		memcpy(p, batch->v[i], n);
+		p += n;
+		*p++ = '\n';
+	}
+	memcpy(p, "COMMIT\n", sizeof("COMMIT\n"));
+	r = ipt_run(rpath, args, text, NULL, err, errlen);
+	free(text);
+	free(rpath);
+	return r;
+}
+
 static int
 bridge_ok(const char *s)
 {
@@ -152,6 +229,33 @@ bridge_ok(const char *s)
 		    *p != '.')
 			return 0;
 	return 1;
+}
+
+/*
+ * One family's chain in one atomic `-restore --noflush` batch: declaring
+ * the chain creates it, or flushes a leftover of the same name; any old
+ * INPUT jump to it is deleted first, so adding twice never duplicates.
+ * gateway NULL: drop everything (IPv6).
+ */
+static int
+add_family(const char *path, const char *chain, const char *bridge,
+    const char *gateway, const char *port, char *err, size_t errlen)
+{
+	struct strvec	batch = STRVEC_INIT;
+	int		exists, r = -1;
+
+	strvec_pushf(&batch, ":%s - [0:0]", chain);
+	if (undo_lines(path, chain, &batch, &exists, err, errlen) == -1)
+		goto out;
+	if (gateway != NULL)
+		strvec_pushf(&batch, "-A %s -p tcp -d %s --dport %s -j ACCEPT",
+		    chain, gateway, port);
+	strvec_pushf(&batch, "-A %s -j DROP", chain);
+	strvec_pushf(&batch, "-I INPUT -i %s -j %s", bridge, chain);
+	r = ipt_restore(path, &batch, err, errlen);
+ out:
+	strvec_free(&batch);
+	return r;
 }
 
 int
@@ -181,32 +285,17 @@ rt_firewall_add(const char *run_id, const char *bridge, const char *gateway,
 	}
 	path = iptables_path();
 	snprintf(pbuf, sizeof(pbuf), "%d", port);
-	(void)rt_firewall_remove(run_id, e2, sizeof(e2));
-	{
-		const char *mk[] = { "-N", chain, NULL };
-		const char *acc[] = { "-A", chain, "-p", "tcp", "-d", gateway,
-		    "--dport", pbuf, "-j", "ACCEPT", NULL };
-		const char *drop[] = { "-A", chain, "-j", "DROP", NULL };
-		const char *jump[] = { "-I", "INPUT", "-i", bridge, "-j",
-		    chain, NULL };
-
-		if (ipt(path, mk, NULL, err, errlen) == -1 ||
-		    ipt(path, acc, NULL, err, errlen) == -1 ||
-		    ipt(path, drop, NULL, err, errlen) == -1 ||
-		    ipt(path, jump, NULL, err, errlen) == -1)
-			goto out;
-		/*
-		 * IPv6: the bridge has a link-local address, so a container
-		 * with IPv6 on would reach host services on [::] through
-		 * it; the proxy is IPv4 only, so everything is dropped.
-		 */
-		free(path);
-		if ((path = xtables_path("ip6tables")) != NULL &&
-		    (ipt(path, mk, NULL, err, errlen) == -1 ||
-		    ipt(path, drop, NULL, err, errlen) == -1 ||
-		    ipt(path, jump, NULL, err, errlen) == -1))
-			goto out;
-	}
+	if (add_family(path, chain, bridge, gateway, pbuf, err, errlen) == -1)
+		goto out;
+	/*
+	 * IPv6: the bridge has a link-local address, so a container with
+	 * IPv6 on would reach host services on [::] through it; the proxy
+	 * is IPv4 only, so everything is dropped.
+	 */
+	free(path);
+	if ((path = xtables_path("ip6tables")) != NULL &&
+	    add_family(path, chain, bridge, NULL, pbuf, err, errlen) == -1)
+		goto out;
 	r = 0;
  out:
 	if (r == -1)
@@ -215,55 +304,22 @@ rt_firewall_add(const char *run_id, const char *bridge, const char *gateway,
 	return r;
 }
 
-/* Removes chain and the INPUT rules jumping to it with one binary. */
+/* Removes chain and the INPUT rules jumping to it: one list, one batch. */
 static int
 remove_chain(const char *path, const char *chain, char *err, size_t errlen)
 {
-	char	 jumpto[40], *out = NULL, *line;
-	char	*save = NULL, e2[256];
-	int	 r = -1, i;
+	struct strvec	batch = STRVEC_INIT;
+	int		exists, r = -1;
 
-	snprintf(jumpto, sizeof(jumpto), " -j %s", chain);
-	{
-		const char *list[] = { "-S", "INPUT", NULL };
-
-		if (ipt(path, list, &out, err, errlen) == -1)
-			goto out;
+	if (undo_lines(path, chain, &batch, &exists, err, errlen) == -1)
+		goto out;
+	if (exists) {
+		strvec_pushf(&batch, "-F %s", chain);
+		strvec_pushf(&batch, "-X %s", chain);
 	}
-	/* Delete every INPUT rule that jumps to the chain (bounded). */
-	for (line = strtok_r(out, "\n", &save), i = 0; line != NULL &&
-	    i < 64; line = strtok_r(NULL, "\n", &save)) {
-		struct strvec	 args = STRVEC_INIT;
-		char		*l, *tok, *s2 = NULL;
-		size_t		 ll = strlen(line), jl = strlen(jumpto);
-
-		if (strncmp(line, "-A INPUT ", 9) != 0 || ll < jl ||
-		    strcmp(line + ll - jl, jumpto) != 0)
-			continue;
-		i++;
-		l = xstrdup(line);
-		l[1] = 'D';
-		for (tok = strtok_r(l, " ", &s2); tok != NULL;
-		    tok = strtok_r(NULL, " ", &s2))
-			strvec_push(&args, tok);
-		if (ipt(path, (const char *const *)args.v, NULL, e2,
-		    sizeof(e2)) == -1)
-			log_debug("%s", e2);
-		strvec_free(&args);
-		free(l);
-	}
-	{
-		const char *flush[] = { "-F", chain, NULL };
-		const char *del[] = { "-X", chain, NULL };
-
-		/* An absent chain makes both fail: that is success here. */
-		if (ipt(path, flush, NULL, e2, sizeof(e2)) == 0 &&
-		    ipt(path, del, NULL, err, errlen) == -1)
-			goto out;
-	}
-	r = 0;
+	r = batch.n == 0 ? 0 : ipt_restore(path, &batch, err, errlen);
  out:
-	free(out);
+	strvec_free(&batch);
 	return r;
 }
 
