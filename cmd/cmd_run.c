@@ -990,6 +990,8 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 		ret = EXIT_USAGE;
 		goto out;
 	}
+	/* Never fetch an image behind the user's back. */
+	r->spec.pull_never = 1;
 
 	snprintf(path, sizeof(path), "%s/logs.txt", r->rec.dir);
 	if ((r->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
@@ -1036,6 +1038,23 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 		close(wfd[1]);
 	strvec_free(&placeholders);
 	return ret;
+}
+
+/*
+ * The engine's CLI failed by itself (125).  With --pull never the usual
+ * cause is an image that is not there: say how to get it.
+ */
+static void
+explain_125(const struct run *r)
+{
+	const char *image = r->spec.image;
+
+	if (image == NULL || rt_image_present(r->rt.engine, image) != 0)
+		return;
+	log_errx("image %s is not available locally, and moat never pulls "
+	    "images by itself: build the agent image with scripts/setup, or "
+	    "fetch it with: %s pull %s", image, rt_engine_name(r->rt.engine),
+	    image);
 }
 
 /* ---- teardown ------------------------------------------------------- */
@@ -1198,6 +1217,8 @@ cmd_run(int argc, char **argv)
 			event_base_dispatch(r.base);
 		stage(&r, "agent exited");
 		status = r.child_status;
+		if (status == 125 && r.signo == 0 && !r.killed_cli)
+			explain_125(&r);
 		/* Stopped by a signal: the conventional 128 + signal. */
 		ret = r.signo != 0 ? 128 + r.signo : status;
 		if (ret < 0)

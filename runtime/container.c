@@ -130,6 +130,27 @@ rt_container_remove(enum rt_engine e, const char *name, char *err,
 	    RT_QUERY_TIMEOUT_MS, 1, NULL, what, err, errlen);
 }
 
+int
+rt_image_present(enum rt_engine e, const char *image)
+{
+	char	*argv[] = { (char *)rt_cli_name(e), "image", "inspect",
+		    "--format", "{{.Id}}", (char *)image, NULL };
+	char	*errout = NULL, err[256];
+	int	 status, r = -1;
+
+	if ((e != RT_DOCKER && e != RT_PODMAN) || image == NULL ||
+	    *image == '\0' || *image == '-')
+		return -1;
+	if (rt_query(argv, NULL, &errout, &status, err, sizeof(err)) == -1)
+		return -1;
+	if (status == 0)
+		r = 1;
+	else if (says_absent(errout))
+		r = 0;
+	free(errout);
+	return r;
+}
+
 static int
 network_args_ok(enum rt_engine e, const char *name, char *err,
     size_t errlen)

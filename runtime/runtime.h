@@ -162,6 +162,8 @@ struct rt_spec {
 	int		 tty;		/* -t */
 	struct strvec	 add_hosts;	/* "host:addr" (docker/podman) */
 	int		 remove;	/* --rm */
+	int		 pull_never;	/* --pull never (docker/podman): a missing
+					 * image fails (125), never pulled */
 };
 
 void	rt_spec_init(struct rt_spec *spec);
@@ -189,7 +191,7 @@ void	rt_spec_add_label(struct rt_spec *spec, const char *key,
  * passed as "-e KEY" -- except the names the CLI reads itself (see the
  * top of this file), passed as "-e KEY=VALUE" and kept out of envp,
  * where the CLI keeps moat's own value.  Order (docker/podman):
- *   run [--rm] [-i] [-t] --name N [--runtime runsc]
+ *   run [--rm] [--pull never] [-i] [-t] --name N [--runtime runsc]
  *   [--security-opt no-new-privileges] [--pids-limit P] [-m BYTES]
  *   [--cpus C] [--user U] [-w DIR] [--network NET] [--label K=V]...
  *   [--add-host H:A]... [-e KEY]... [-v SRC:DST[:ro]]... IMAGE [CMD...]
@@ -237,6 +239,13 @@ int	rt_container_stop(enum rt_engine e, const char *name, int timeout_s,
  */
 int	rt_container_remove(enum rt_engine e, const char *name, char *err,
 	    size_t errlen);
+
+/*
+ * Whether image is in the engine's local store (`<engine> image inspect`):
+ * 1 yes, 0 no, -1 cannot tell (Apple, or the query failed).  For the
+ * message after a `run --pull never` that failed.
+ */
+int	rt_image_present(enum rt_engine e, const char *image);
 
 /* ---- per-run network ------------------------------------------------ */
 

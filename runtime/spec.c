@@ -275,6 +275,10 @@ rt_spec_argv(enum rt_engine e, const struct rt_spec *spec,
 	strvec_push(argv, "run");
 	if (spec->remove)
 		strvec_push(argv, "--rm");
+	if (spec->pull_never && !apple) {
+		strvec_push(argv, "--pull");
+		strvec_push(argv, "never");
+	}
 	if (spec->interactive)
 		strvec_push(argv, "-i");
 	if (spec->tty)

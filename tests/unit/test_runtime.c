@@ -216,6 +216,24 @@ test_argv_runsc_off_and_minimal(void)
 	free(got);
 	strvec_free(&argv);
 	rt_env_free(&envp);
+
+	/* pull_never: right after --rm for docker/podman; Apple has none. */
+	s.pull_never = 1;
+	s.remove = 1;
+	CHECK_INT(rt_spec_argv(RT_PODMAN, &s, &argv, &envp, err,
+	    sizeof(err)), 0);
+	got = join(&argv);
+	CHECK_STR(got, "podman run --rm --pull never img");
+	free(got);
+	strvec_free(&argv);
+	rt_env_free(&envp);
+	CHECK_INT(rt_spec_argv(RT_APPLE, &s, &argv, &envp, err,
+	    sizeof(err)), 0);
+	got = join(&argv);
+	CHECK_STR(got, "container run --rm img");
+	free(got);
+	strvec_free(&argv);
+	rt_env_free(&envp);
 	rt_spec_free(&s);
 }
 
@@ -675,6 +693,7 @@ test_docker_probe(void)
 	free(v);
 }
 
+
 static void
 test_docker_down(void)
 {
@@ -990,6 +1009,30 @@ test_image(void)
 		image_state = st == 0 ? 1 : -1;
 	}
 	return image_state == 1 ? image : NULL;
+}
+
+/* What moat run asks after a `run --pull never` that failed. */
+static void
+test_image_present(void)
+{
+	char		*argv[] = { "docker", "run", "--rm", "--pull", "never",
+			    "moat-no-such-image:0", "true", NULL };
+	const char	*img;
+	char		*o;
+	int		 st = -1;
+
+	if ((img = test_image()) == NULL) {
+		CHECK(!"cannot build the test image");
+		return;
+	}
+	CHECK_INT(rt_image_present(RT_DOCKER, img), 1);
+	CHECK_INT(rt_image_present(RT_DOCKER, "moat-no-such-image:0"), 0);
+	CHECK_INT(rt_image_present(RT_DOCKER, "-x"), -1);
+	CHECK_INT(rt_image_present(RT_APPLE, "moat-agent:latest"), -1);
+	/* The engine itself refuses rather than pulling. */
+	o = sh_out(argv, &st);
+	CHECK_INT(st, 125);
+	free(o);
 }
 
 static void
@@ -1386,6 +1429,7 @@ main(int argc, char **argv)
 	RUN(test_apple_detect);
 	RUN(test_apple_lifecycle);
 	RUN(test_docker_probe);
+	RUN(test_image_present);
 	RUN(test_docker_down);
 	RUN(test_docker_without_runsc);
 	RUN(test_network);
