@@ -489,6 +489,11 @@ http_parse_head(llhttp_t *p, const char *buf, size_t len, int request,
 	m->status = p->status_code;
 	m->major = p->http_major;
 	m->minor = p->http_minor;
+	if (!request && m->status < 100) {
+		/* "020" would be relayed as "20": not a status line */
+		util_errf(why, wlen, "invalid status code %03d", m->status);
+		return 502;
+	}
 	if (request && m->urllen > uri_max) {
 		util_errf(why, wlen, "request target longer than %zu bytes",
 		    uri_max);

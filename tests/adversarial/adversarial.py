@@ -949,6 +949,8 @@ def upstream_bad_responses_502():
                   b"Content-Length: 3\r\n\r\n0\r\n\r\n",
                   b"HTTP/1.1 200 OK\nContent-Length: 0\n\n",
                   b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
+                  b"HTTP/1.1 020 OK\r\nContent-Length: 0\r\n\r\n",
+                  b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
                   b"garbage\r\n\r\n"):
         E.raw.replies = [reply]
         st, s = connect("raw.test", E.raw.port)
