@@ -50,6 +50,10 @@ DNS_ADDR = "127.0.0.53"
 MOAT_IP = "1.2.3.1"
 PUB_IP = "1.2.3.4"
 PRIV_IPS = ("10.9.9.9", "192.168.77.7", "169.254.169.254")
+# global IPv6 on both sides, so evdns (AI_ADDRCONFIG) asks for AAAA too
+MOAT_IP6 = "2600:db8:1::1"
+PUB_IP6 = "2600:db8:1::4"
+ULA_IP6 = "fd00:9::9"
 CONNECT_TIMEOUT_MS = 2000
 
 # name -> list of addresses, or a behaviour ("silent", "nx", "rebind")
@@ -64,6 +68,14 @@ ZONE = {
     "mixed.test": ["10.9.9.9", PUB_IP, "127.0.0.1"],
     "mixed-loop-first.test": ["127.0.0.1", "169.254.169.254", PUB_IP],
     "allbad.test": ["192.168.77.7", "127.0.0.1"],
+    "ula.test": [ULA_IP6],
+    "mapped.test": ["::ffff:127.0.0.1"],
+    "mapped-meta.test": ["::ffff:169.254.169.254"],
+    "nat64-private.test": ["64:ff9b::a09:909"],
+    "pub6.test": [PUB_IP6],
+    "dual.test": [PUB_IP, PUB_IP6],
+    "v4pub-v6ula.test": [PUB_IP, ULA_IP6],
+    "v4priv-v6pub.test": ["10.9.9.9", PUB_IP6],
     "silent.test": "silent",
     "nx.test": "nx",
     "rebind.test": "rebind",
@@ -316,13 +328,20 @@ class Env:
         run("ip", "link", "add", "moat0", "type", "veth", "peer", "name",
             "orig0", "netns", pid)
         run("ip", "addr", "add", f"{MOAT_IP}/24", "dev", "moat0")
+        run("ip", "-6", "addr", "add", f"{MOAT_IP6}/64", "dev", "moat0",
+            "nodad")
         run("ip", "link", "set", "moat0", "up")
+        run("ip", "-6", "route", "add", f"{ULA_IP6}/128", "via", PUB_IP6)
         for a in PRIV_IPS:
             run("ip", "route", "add", f"{a}/32", "via", PUB_IP)
         run(*self.ns, "ip", "link", "set", "lo", "up")
         run(*self.ns, "ip", "addr", "add", f"{PUB_IP}/24", "dev", "orig0")
         for a in PRIV_IPS:
             run(*self.ns, "ip", "addr", "add", f"{a}/32", "dev", "orig0")
+        run(*self.ns, "ip", "-6", "addr", "add", f"{PUB_IP6}/64", "dev",
+            "orig0", "nodad")
+        run(*self.ns, "ip", "-6", "addr", "add", f"{ULA_IP6}/128", "dev",
+            "orig0", "nodad")
         run(*self.ns, "ip", "link", "set", "orig0", "up")
         # certificate for every name (verified by the proxy upstream)
         self.cert = os.path.join(d, "origin.crt")
@@ -332,9 +351,10 @@ class Env:
             "ec_paramgen_curve:P-256", "-nodes", "-keyout", self.key,
             "-out", self.cert, "-days", "2", "-subj", "/CN=pub.test",
             "-addext", "subjectAltName=" + san)
-        self.pub = self.origin("pub", [PUB_IP], self.ns)
-        self.canary_b = self.origin("canary-b", list(PRIV_IPS), self.ns)
-        self.canary_a = self.origin("canary-a", ["127.0.0.1"], [])
+        self.pub = self.origin("pub", [PUB_IP, PUB_IP6], self.ns)
+        self.canary_b = self.origin("canary-b", list(PRIV_IPS) + [ULA_IP6],
+                                    self.ns)
+        self.canary_a = self.origin("canary-a", ["127.0.0.1", "::1"], [])
         self.dns = DNS()
 
     def origin(self, name, hosts, prefix):
@@ -378,6 +398,7 @@ class Env:
         for p in reversed(self.procs):
             p.stop()
             err = p.stderr()
+            p.errf.close()
             if "ERROR: AddressSanitizer" in err or "runtime error" in err \
                     or p.p.returncode not in (0, -signal.SIGTERM):
                 print(f"child {p.p.args[:2]} exited {p.p.returncode}:\n"
@@ -502,6 +523,30 @@ class Base(unittest.TestCase):
         self.assertEqual(body.decode("latin-1"),
                          f"moat: blocked {name} ({reason}): {hint}\n")
         self.assertEqual(self.new_pub(), [])
+        host, port = name.rsplit(":", 1)
+        e = wait_log(self.px, host, int(port), 403)
+        self.assertEqual(e["decision"], "deny")
+        self.assertEqual(e["error"], f"blocked {name} ({reason}): {hint}")
+
+
+def wait_log(px, host, port, status):
+    """The last network.jsonl entry for host:port with status, waiting at
+    most WAIT for the proxy to write it."""
+    deadline = time.time() + WAIT
+    while True:
+        try:
+            with open(px.log) as f:
+                es = [json.loads(x) for x in f if x.strip()]
+        except FileNotFoundError:
+            es = []
+        es = [e for e in es if e["host"] == host and e["port"] == port and
+              e["status"] == status]
+        if es or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    if not es:
+        raise AssertionError(f"no log entry {host}:{port} {status}")
+    return es[-1]
 
 
 def allow_hint(name):
@@ -620,6 +665,38 @@ class TestPermissive(Base):
         self.assertEqual(got[1]["sni"], "mixed.test")
         self.assertEqual(header_of(got[2], "Host"), "mixed-loop-first.test")
 
+    def test_ipv6_refused(self):
+        self.blocked("http://ula.test/", "ula.test:80",
+                     f"private address {ULA_IP6} (unique local)",
+                     allow_hint("ula.test"))
+        self.blocked("https://ula.test/", "ula.test:443",
+                     f"private address {ULA_IP6} (unique local)",
+                     allow_hint("ula.test"))
+        self.blocked("http://mapped.test/", "mapped.test:80",
+                     "loopback address ::ffff:127.0.0.1 (IPv4-mapped "
+                     "127.0.0.1, loopback)", host_hint(80))
+        self.blocked("http://mapped-meta.test/", "mapped-meta.test:80",
+                     "link-local address ::ffff:169.254.169.254 (IPv4-mapped "
+                     "169.254.169.254, cloud metadata)",
+                     allow_hint("mapped-meta.test"))
+        self.blocked("http://nat64-private.test/", "nat64-private.test:80",
+                     "private address 64:ff9b::a09:909 (NAT64 10.9.9.9, "
+                     "private)", allow_hint("nat64-private.test"))
+        self.assertGreaterEqual(ENV.dns.count("ula.test", 28), 2)
+
+    def test_ipv6_public(self):
+        for url in ("http://pub6.test/echo", "https://pub6.test/echo",
+                    "http://dual.test/echo",
+                    "http://v4pub-v6ula.test/echo",
+                    "https://v4priv-v6pub.test/echo"):
+            code, head, _ = self.one(url)
+            self.assertEqual(code, 200, f"{url}: {head}")
+        got = self.new_pub()
+        self.assertEqual(len(got), 5)
+        self.assertEqual(header_of(got[0], "Host"), "pub6.test")
+        self.assertEqual(got[1]["sni"], "pub6.test")
+        self.assertEqual(got[4]["sni"], "v4priv-v6pub.test")
+
     def test_nxdomain(self):
         for url in ("http://nx.test/", "https://nx.test/"):
             code, head, body = self.fetch(url)
@@ -627,6 +704,9 @@ class TestPermissive(Base):
             self.assertIsNone(header(head, "X-Moat-Blocked"))
             self.assertEqual(body, b"moat: cannot resolve nx.test: nodename "
                              b"nor servname provided, or not known\n")
+            e = wait_log(self.px, "nx.test", 443 if "https" in url else 80,
+                         502)
+            self.assertEqual(e["error"], body.decode()[6:-1])
         self.assertGreaterEqual(ENV.dns.count("nx.test", 1), 2)
         self.assertEqual(self.new_pub(), [])
 
