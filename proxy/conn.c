@@ -433,6 +433,97 @@ default_port(const struct conn *c)
 	return c->dest.tls ? 443 : 80;
 }
 
+/*
+ * A head is serialised into a stack buffer and added to the output
+ * evbuffer in one piece (one copy, one output callback) instead of a few
+ * small adds per header.
+ */
+struct obuf {
+	struct evbuffer	*out;
+	size_t		 len;
+	char		 b[2048];
+};
+
+static void
+ob_flush(struct obuf *o)
+{
+	if (o->len > 0)
+		evbuffer_add(o->out, o->b, o->len);
+	o->len = 0;
+}
+
+static void
+ob_add(struct obuf *o, const void *p, size_t n)
+{
+	if (n > sizeof(o->b) - o->len) {
+		ob_flush(o);
+		if (n > sizeof(o->b)) {
+			evbuffer_add(o->out, p, n);
+			return;
+		}
+	}
+	memcpy(o->b + o->len, p, n);
+	o->len += n;
+}
+
+static void
+ob_str(struct obuf *o, const char *s)
+{
+	ob_add(o, s, strlen(s));
+}
+
+static void
+ob_u64(struct obuf *o, unsigned long long v)
+{
+	char	t[24];
+	size_t	i = sizeof(t);
+
+	do {
+		t[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0 && i > 0);
+	ob_add(o, t + i, sizeof(t) - i);
+}
+
+/* "Name: value\r\n" */
+static void
+ob_hdr(struct obuf *o, const struct http_hdr *h)
+{
+	if (h->nlen + h->vlen + 4 <= sizeof(o->b) - o->len) {
+		char *d = o->b + o->len;
+
+		memcpy(d, h->name, h->nlen);
+		d += h->nlen;
+		*d++ = ':';
+		*d++ = ' ';
+		memcpy(d, h->val, h->vlen);
+		d += h->vlen;
+		*d++ = '\r';
+		*d++ = '\n';
+		o->len = (size_t)(d - o->b);
+		return;
+	}
+	ob_add(o, h->name, h->nlen);
+	ob_add(o, ": ", 2);
+	ob_add(o, h->val, h->vlen);
+	ob_add(o, "\r\n", 2);
+}
+
+/* "Connection: Upgrade\r\nUpgrade: <m's Upgrade value>\r\n" */
+static void
+ob_upgrade(struct obuf *o, const struct http_msg *m)
+{
+	size_t	i;
+
+	for (i = 0; i < m->nhdrs; i++)
+		if (http_name_is(m->hdrs[i].name, m->hdrs[i].nlen,
+		    "upgrade")) {
+			ob_add(o, "Connection: Upgrade\r\nUpgrade: ", 30);
+			ob_add(o, m->hdrs[i].val, m->hdrs[i].vlen);
+			ob_add(o, "\r\n", 2);
+		}
+}
+
 /* Writes the request head, re-serialised from its parsed form. */
 static void
 serialise_request(struct conn *c, struct evbuffer *out,
@@ -441,23 +532,32 @@ serialise_request(struct conn *c, struct evbuffer *out,
 	const struct http_msg	*m = &c->req;
 	const char		*target = m->url + c->path_off;
 	size_t			 tlen = m->urllen - c->path_off, i;
-	char			 hp[HOST_MAX + 16];
+	struct obuf		 o;
+	int			 v6 = strchr(c->dest.host, ':') != NULL;
 
+	o.out = out;
+	o.len = 0;
+	ob_str(&o, llhttp_method_name(m->method));
 	if (tlen == 0)
-		evbuffer_add_printf(out, "%s / HTTP/1.1\r\n",
-		    llhttp_method_name(m->method));
-	else if (target[0] == '?')
-		evbuffer_add_printf(out, "%s /%.*s HTTP/1.1\r\n",
-		    llhttp_method_name(m->method), (int)tlen, target);
-	else
-		evbuffer_add_printf(out, "%s %.*s HTTP/1.1\r\n",
-		    llhttp_method_name(m->method), (int)tlen, target);
-	if (c->dest.port == default_port(c))
-		snprintf(hp, sizeof(hp), strchr(c->dest.host, ':') ?
-		    "[%s]" : "%s", c->dest.host);
-	else
-		fmt_hostport(hp, sizeof(hp), c->dest.host, c->dest.port);
-	evbuffer_add_printf(out, "Host: %s\r\n", hp);
+		ob_add(&o, " /", 2);
+	else if (target[0] == '?') {
+		ob_add(&o, " /", 2);
+		ob_add(&o, target, tlen);
+	} else {
+		ob_add(&o, " ", 1);
+		ob_add(&o, target, tlen);
+	}
+	ob_add(&o, " HTTP/1.1\r\nHost: ", 17);
+	if (v6)
+		ob_add(&o, "[", 1);
+	ob_str(&o, c->dest.host);
+	if (v6)
+		ob_add(&o, "]", 1);
+	if (c->dest.port != default_port(c)) {
+		ob_add(&o, ":", 1);
+		ob_u64(&o, (unsigned long long)c->dest.port);
+	}
+	ob_add(&o, "\r\n", 2);
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct http_hdr *h = &m->hdrs[i];
 
@@ -468,30 +568,26 @@ serialise_request(struct conn *c, struct evbuffer *out,
 		if (cred != NULL && http_name_is(h->name, h->nlen,
 		    cred->header))
 			continue;
-		evbuffer_add(out, h->name, h->nlen);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, h->val, h->vlen);
-		evbuffer_add(out, "\r\n", 2);
+		ob_hdr(&o, h);
 	}
-	if (c->req_upgrade) {
-		for (i = 0; i < m->nhdrs; i++)
-			if (http_name_is(m->hdrs[i].name, m->hdrs[i].nlen,
-			    "upgrade"))
-				evbuffer_add_printf(out, "Connection: Upgrade"
-				    "\r\nUpgrade: %.*s\r\n",
-				    (int)m->hdrs[i].vlen, m->hdrs[i].val);
-	}
+	if (c->req_upgrade)
+		ob_upgrade(&o, m);
 	if (m->has_te)
-		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
-	else if (m->has_cl)
-		evbuffer_add_printf(out, "Content-Length: %llu\r\n",
-		    (unsigned long long)m->cl);
-	if (cred != NULL) {
-		evbuffer_add_printf(out, "%s: ", cred->header);
-		evbuffer_add(out, cred->value, cred->vlen);
-		evbuffer_add(out, "\r\n", 2);
+		ob_add(&o, "Transfer-Encoding: chunked\r\n", 28);
+	else if (m->has_cl) {
+		ob_add(&o, "Content-Length: ", 16);
+		ob_u64(&o, (unsigned long long)m->cl);
+		ob_add(&o, "\r\n", 2);
 	}
-	evbuffer_add(out, "\r\n", 2);
+	if (cred != NULL) {
+		ob_str(&o, cred->header);
+		ob_add(&o, ": ", 2);
+		/* the secret goes from its own memory to the output only */
+		ob_flush(&o);
+		evbuffer_add(out, cred->value, cred->vlen);
+	}
+	ob_add(&o, "\r\n", 2);
+	ob_flush(&o);
 }
 
 /* Which credential goes into this request, if any, and why not. */
@@ -1009,31 +1105,31 @@ serialise_response(struct conn *c, struct evbuffer *out, int close_it)
 {
 	const struct http_msg	*m = &c->resp;
 	size_t			 i;
+	struct obuf		 o;
 
-	evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", m->status,
-	    (int)m->reasonlen, m->reason ? m->reason : "");
+	o.out = out;
+	o.len = 0;
+	ob_add(&o, "HTTP/1.1 ", 9);
+	ob_u64(&o, (unsigned long long)(m->status < 0 ? 0 : m->status));
+	ob_add(&o, " ", 1);
+	if (m->reason != NULL)
+		ob_add(&o, m->reason, m->reasonlen);
+	ob_add(&o, "\r\n", 2);
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct http_hdr *h = &m->hdrs[i];
 
 		if (http_is_hop(m, h->name, h->nlen))
 			continue;
-		evbuffer_add(out, h->name, h->nlen);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, h->val, h->vlen);
-		evbuffer_add(out, "\r\n", 2);
+		ob_hdr(&o, h);
 	}
-	if (m->status == 101) {
-		for (i = 0; i < m->nhdrs; i++)
-			if (http_name_is(m->hdrs[i].name, m->hdrs[i].nlen,
-			    "upgrade"))
-				evbuffer_add_printf(out, "Connection: Upgrade"
-				    "\r\nUpgrade: %.*s\r\n",
-				    (int)m->hdrs[i].vlen, m->hdrs[i].val);
-	} else if (m->has_te && !c->rs_dechunk)
-		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+	if (m->status == 101)
+		ob_upgrade(&o, m);
+	else if (m->has_te && !c->rs_dechunk)
+		ob_add(&o, "Transfer-Encoding: chunked\r\n", 28);
 	if (close_it)
-		evbuffer_add(out, "Connection: close\r\n", 19);
-	evbuffer_add(out, "\r\n", 2);
+		ob_add(&o, "Connection: close\r\n", 19);
+	ob_add(&o, "\r\n", 2);
+	ob_flush(&o);
 }
 
 static int
@@ -1045,7 +1141,10 @@ response_done(struct conn *c)
 	plog_request(c);
 	c->log.logged = 1;
 	c->log.active = 0;
-	if (!c->resp.keepalive || c->rsbody == BODY_EOF)
+	/* bytes past the framed response were never asked for: they must
+	 * not become the next request's response */
+	if (!c->resp.keepalive || c->rsbody == BODY_EOF || (c->ubev != NULL &&
+	    evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0))
 		conn_free_upstream(c);
 	if (c->close_after || c->rq != RQ_DONE || c->px->stopping) {
 		conn_flush_close(c, c->rq != RQ_DONE ? "response before the "

@@ -43,12 +43,3 @@ foreach(d request response)
 		LIBS ${MOAT_SEAM_LIBS})
 endforeach()
 
-# Inputs that reproduce known, not yet fixed proxy bugs (tests/fuzz/README.md
-# says which).  The test passes while the driver still fails on them and
-# fails once the bug is fixed: then move the input to corpus/ and drop it.
-find_program(MOAT_SH sh)
-add_test(NAME fuzz_response_known_bugs COMMAND ${MOAT_SH} -c
-	"! \"$0\" \"$1\" >/dev/null 2>&1" $<TARGET_FILE:fuzz_response>
-	${CMAKE_CURRENT_SOURCE_DIR}/fuzz/known-bugs/response/pipelined-extra-response)
-set_tests_properties(fuzz_response_known_bugs PROPERTIES TIMEOUT 120
-	LABELS fuzz)
