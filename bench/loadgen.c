@@ -17,6 +17,7 @@
  * or from starting the TCP connect (new connection per request) to the
  * last byte of the response.
  */
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -63,6 +64,7 @@ enum cstate {
 };
 
 struct conn;
+TAILQ_HEAD(connq, conn);
 
 struct lg {
 	struct event_base	*base;
@@ -104,6 +106,7 @@ struct lg {
 	size_t			 connect_reqlen;
 
 	/* state */
+	struct connq		 conns;		/* every live connection */
 	llhttp_settings_t	 settings;
 	int			 measuring;
 	int			 stopping;
@@ -130,6 +133,7 @@ struct lg {
 };
 
 struct conn {
+	TAILQ_ENTRY(conn)	 entry;
 	struct lg		*lg;
 	struct bufferevent	*bev;
 	int			 fd;
@@ -199,6 +203,7 @@ conn_free(struct conn *c)
 		bufferevent_free(c->bev);
 	if (c->fd != -1)	/* not owned by a bufferevent */
 		close(c->fd);
+	TAILQ_REMOVE(&c->lg->conns, c, entry);
 	free(c);
 }
 
@@ -578,6 +583,7 @@ conn_start(struct lg *lg)
 	}
 	c->lg = lg;
 	c->fd = -1;
+	TAILQ_INSERT_TAIL(&lg->conns, c, entry);
 	lg->started++;
 	llhttp_init(&c->parser, HTTP_RESPONSE, &lg->settings);
 	c->parser.data = c;
@@ -589,7 +595,7 @@ conn_start(struct lg *lg)
 	    SOCK_CLOEXEC, 0);
 	if (c->fd == -1) {
 		record_error(lg, "socket: %s", strerror(errno));
-		free(c);
+		conn_free(c);
 		/* Do not spin: the run ends with errors > 0. */
 		return;
 	}
@@ -597,8 +603,7 @@ conn_start(struct lg *lg)
 	c->bev = bufferevent_socket_new(lg->base, c->fd, 0);
 	if (c->bev == NULL) {
 		record_error(lg, "bufferevent_socket_new failed");
-		close(c->fd);
-		free(c);
+		conn_free(c);
 		return;
 	}
 	c->state = C_CONNECTING;
@@ -683,7 +688,8 @@ report(struct lg *lg)
 
 	if (secs <= 0)
 		secs = 1e-9;
-	qsort(lg->lat_us, lg->nlat, sizeof(*lg->lat_us), cmp_u32);
+	if (lg->nlat > 0)
+		qsort(lg->lat_us, lg->nlat, sizeof(*lg->lat_us), cmp_u32);
 	rps = (double)lg->requests / secs;
 	mbs = (double)lg->bytes / secs / (1024.0 * 1024.0);
 	if (lg->json) {
@@ -998,6 +1004,7 @@ main(int argc, char **argv)
 	long nconn;
 
 	memset(&lg, 0, sizeof(lg));
+	TAILQ_INIT(&lg.conns);
 	lg.conc = 8;
 	lg.duration = 5;
 	lg.warmup = 1;
@@ -1181,10 +1188,20 @@ main(int argc, char **argv)
 			    "measured time");
 		report(&lg);
 	}
-	/* The process exits: the kernel closes the connections. */
+	while (!TAILQ_EMPTY(&lg.conns))
+		conn_free(TAILQ_FIRST(&lg.conns));
 	event_free(ev_warm);
 	event_free(ev_end);
 	event_free(ev_int);
 	event_free(ev_term);
+	event_base_free(lg.base);
+	SSL_CTX_free(lg.ssl_ctx);
+	free(lg.lat_us);
+	free(lg.req);
+	free(lg.connect_req);
+	if (lg.proxy_auth != NULL) {
+		OPENSSL_cleanse(lg.proxy_auth, strlen(lg.proxy_auth));
+		free(lg.proxy_auth);
+	}
 	return lg.errors == 0 ? 0 : 1;
 }

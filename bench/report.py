@@ -253,8 +253,9 @@ def render_md(s, meta, commands, targets):
     out.append("")
     out.append("**Noise warning:** this machine has %d CPUs and is shared "
                "with other sessions compiling and running tests while the "
-               "benchmark runs; absolute numbers are noisy and ratios are "
-               "more trustworthy than absolutes. Pinning: %s." % (
+               "benchmark runs: req/s and their ratios swing by 20-60 %% "
+               "between runs; the CPU-per-request rows (from "
+               "/proc/PID/stat) are the steadiest figure. Pinning: %s." % (
                    meta["ncpu"], meta["pinned"]))
     out.append("")
     out += main_table(s, targets)
