@@ -31,6 +31,7 @@ struct evdns_getaddrinfo_request;
 struct evconnlistener;
 struct evutil_addrinfo;
 struct policy;
+struct tls_sess;
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 
@@ -184,6 +185,7 @@ struct proxy {
 	struct certs_ca		*ca;
 	SSL_CTX			*up_ctx;	/* verified upstream TLS */
 	SSL_CTX			*mitm_ctx;	/* client-facing TLS */
+	struct tls_sess		*sess;		/* upstream sessions (tls.c) */
 	int			 logfd;
 	uint64_t		 next_id;
 	struct connq		 conns;

@@ -4,11 +4,16 @@
  * connection to that same host: TLS >= 1.2, SNI and certificate name from
  * the CONNECT authority only, verified against the system roots plus
  * --upstream-ca (never moat's own CA), no partial wildcards, no
- * renegotiation, no session resumption at all (so never across hosts),
- * ALPN http/1.1 only.
+ * renegotiation, ALPN http/1.1 only.  Upstream sessions are resumed only
+ * with the exact host:port whose verified handshake issued them (never
+ * across hosts), each at most once and for at most TLS_SESS_AGE seconds;
+ * the client side never resumes.
  */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -24,6 +29,142 @@
 #include "proxy_int.h"
 
 static const unsigned char alpn_h1[] = "\x08http/1.1";
+
+/*
+ * Upstream session cache: a few single-use sessions per destination,
+ * keyed by the normalised "host:port" that was verified when the session
+ * was issued.  A resumed handshake skips parsing and verifying the
+ * certificate chain again (most of a new tunnel's cost); the key exchange
+ * stays ephemeral (OpenSSL clients offer psk_dhe_ke only).
+ */
+#define TLS_SESS_DESTS	64	/* destinations remembered (LRU) */
+#define TLS_SESS_PER	4	/* sessions kept per destination */
+#define TLS_SESS_AGE	300	/* seconds a session may be resumed */
+
+struct tls_sess_dest {
+	char		 key[HOST_MAX + 8];
+	SSL_SESSION	*s[TLS_SESS_PER];
+	int		 n;
+	uint64_t	 used;
+};
+
+struct tls_sess {
+	struct tls_sess_dest	d[TLS_SESS_DESTS];
+	uint64_t		clock;
+};
+
+static void
+sess_key(const struct dest *d, char *key, size_t len)
+{
+	snprintf(key, len, "%s:%d", d->host, d->port);
+}
+
+static struct tls_sess_dest *
+sess_find(struct tls_sess *ts, const char *key, int create)
+{
+	struct tls_sess_dest	*e, *lru = NULL;
+	int			 i;
+
+	for (i = 0; i < TLS_SESS_DESTS; i++) {
+		e = &ts->d[i];
+		if (e->key[0] != '\0' && strcmp(e->key, key) == 0) {
+			e->used = ++ts->clock;
+			return e;
+		}
+		if (lru == NULL || e->used < lru->used)
+			lru = e;
+	}
+	if (!create)
+		return NULL;
+	while (lru->n > 0)
+		SSL_SESSION_free(lru->s[--lru->n]);
+	snprintf(lru->key, sizeof(lru->key), "%s", key);
+	lru->used = ++ts->clock;
+	return lru;
+}
+
+/* SSL ex_data: the "host:port" an upstream SSL was verified for. */
+static int sess_key_idx = -1;
+
+static void
+sess_key_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+	(void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+	free(ptr);
+}
+
+/* A new session from a verified upstream: kept for its own host only. */
+static int
+sess_new_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_sess		*ts = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct tls_sess_dest	*e;
+	const char		*key = SSL_get_ex_data(ssl, sess_key_idx);
+	SSL_SESSION		*dup;
+
+	if (ts == NULL || key == NULL ||
+	    SSL_get_verify_result(ssl) != X509_V_OK ||
+	    SSL_get0_peer_certificate(ssl) == NULL ||
+	    !SSL_SESSION_is_resumable(sess))
+		return 0;
+	e = sess_find(ts, key, 1);
+	if (e->n == TLS_SESS_PER) {
+		/* the oldest goes */
+		SSL_SESSION_free(e->s[0]);
+		memmove(&e->s[0], &e->s[1], (TLS_SESS_PER - 1) *
+		    sizeof(e->s[0]));
+		e->n--;
+	}
+	/*
+	 * A copy: OpenSSL marks the connection's current session not
+	 * resumable when the SSL is freed without a close_notify, a rule
+	 * TLS >= 1.1 dropped.
+	 */
+	if ((dup = SSL_SESSION_dup(sess)) == NULL)
+		return 0;
+	if ((long)SSL_SESSION_get_timeout(dup) > TLS_SESS_AGE)
+		SSL_SESSION_set_timeout(dup, TLS_SESS_AGE);
+	e->s[e->n++] = dup;
+	return 0;	/* sess itself stays OpenSSL's */
+}
+
+/* The newest unexpired session for key, removed from the cache, or NULL. */
+static SSL_SESSION *
+sess_take(struct tls_sess *ts, const char *key)
+{
+	struct tls_sess_dest	*e;
+	SSL_SESSION		*s;
+	time_t			 now = time(NULL);
+
+	if ((e = sess_find(ts, key, 0)) == NULL)
+		return NULL;
+	while (e->n > 0) {
+		s = e->s[--e->n];
+		e->s[e->n] = NULL;
+		if (SSL_SESSION_is_resumable(s) &&
+		    now >= (time_t)SSL_SESSION_get_time(s) &&
+		    now - (time_t)SSL_SESSION_get_time(s) < TLS_SESS_AGE &&
+		    now - (time_t)SSL_SESSION_get_time(s) <
+		    (time_t)SSL_SESSION_get_timeout(s))
+			return s;
+		SSL_SESSION_free(s);
+	}
+	return NULL;
+}
+
+static void
+sess_free_all(struct tls_sess *ts)
+{
+	int	i;
+
+	if (ts == NULL)
+		return;
+	for (i = 0; i < TLS_SESS_DESTS; i++)
+		while (ts->d[i].n > 0)
+			SSL_SESSION_free(ts->d[i].s[--ts->d[i].n]);
+	free(ts);
+}
 
 static int
 alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -85,8 +226,16 @@ tls_init(struct proxy *px, const char *upstream_ca, char *err,
 		goto sslfail;
 	SSL_CTX_set_min_proto_version(px->up_ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(px->up_ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_session_cache_mode(px->up_ctx, SSL_SESS_CACHE_OFF);
+	    SSL_OP_NO_COMPRESSION);
+	/* sessions go to our own per-destination cache only */
+	px->sess = xcalloc(1, sizeof(*px->sess));
+	if (sess_key_idx == -1 && (sess_key_idx = SSL_get_ex_new_index(0,
+	    NULL, NULL, NULL, sess_key_free)) == -1)
+		goto sslfail;
+	SSL_CTX_set_app_data(px->up_ctx, px->sess);
+	SSL_CTX_set_session_cache_mode(px->up_ctx, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL);
+	SSL_CTX_sess_set_new_cb(px->up_ctx, sess_new_cb);
 	/* idle tunnels should not hold two 16 KiB record buffers each */
 	SSL_CTX_set_mode(px->up_ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(px->up_ctx, SSL_VERIFY_PEER, NULL);
@@ -130,6 +279,8 @@ tls_free(struct proxy *px)
 	SSL_CTX_free(px->up_ctx);
 	SSL_CTX_free(px->mitm_ctx);
 	px->up_ctx = px->mitm_ctx = NULL;
+	sess_free_all(px->sess);
+	px->sess = NULL;
 }
 
 /* ---- upstream ------------------------------------------------------- */
@@ -179,6 +330,23 @@ tls_upstream(struct conn *c)
 	    c->dest.host) != 1)
 		goto fail;
 	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (c->px->sess != NULL) {
+		SSL_SESSION	*sess;
+		char		 key[HOST_MAX + 8], *k;
+
+		sess_key(&c->dest, key, sizeof(key));
+		k = xstrdup(key);
+		if (SSL_set_ex_data(ssl, sess_key_idx, k) != 1) {
+			free(k);
+			goto fail;
+		}
+		sess = sess_take(c->px->sess, key);
+
+		if (sess != NULL) {
+			(void)SSL_set_session(ssl, sess);
+			SSL_SESSION_free(sess);
+		}
+	}
 	/* the plain bufferevent does not own fd: hand it to the TLS one */
 	bufferevent_free(c->ubev);
 	c->ubev = NULL;
