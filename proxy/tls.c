@@ -215,6 +215,28 @@ bev_errstr(struct bufferevent *bev, char *buf, size_t len)
 	ERR_clear_error();
 }
 
+/*
+ * The system's root certificates are parsed at the first upstream TLS
+ * handshake rather than at start-up: parsing the ~150 of a distribution
+ * bundle is most of the proxy's start-up time, and many runs never
+ * connect upstream.  The trust set (system roots plus --upstream-ca) and
+ * the checks are the same either way.
+ */
+static int roots_idx = -1;
+
+static void
+up_roots(SSL_CTX *ctx)
+{
+	if (SSL_CTX_get_ex_data(ctx, roots_idx) != NULL)
+		return;
+	(void)SSL_CTX_set_ex_data(ctx, roots_idx, ctx);
+	if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		/* fewer roots only make verification fail, never pass */
+		log_warnx("proxy: cannot load the system root certificates");
+		ERR_clear_error();
+	}
+}
+
 int
 tls_init(struct proxy *px, const char *upstream_ca, char *err,
     size_t errlen)
@@ -239,7 +261,9 @@ tls_init(struct proxy *px, const char *upstream_ca, char *err,
 	/* idle tunnels should not hold two 16 KiB record buffers each */
 	SSL_CTX_set_mode(px->up_ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(px->up_ctx, SSL_VERIFY_PEER, NULL);
-	if (SSL_CTX_set_default_verify_paths(px->up_ctx) != 1)
+	/* the system roots: at the first upstream handshake (up_roots) */
+	if (roots_idx == -1 && (roots_idx = SSL_CTX_get_ex_new_index(0, NULL,
+	    NULL, NULL, NULL)) == -1)
 		goto sslfail;
 	if (upstream_ca != NULL && SSL_CTX_load_verify_locations(px->up_ctx,
 	    upstream_ca, NULL) != 1) {
@@ -320,6 +344,7 @@ tls_upstream(struct conn *c)
 	int			 fd = c->ubev_fd;
 	char			 msg[300];
 
+	up_roots(c->px->up_ctx);
 	if ((ssl = SSL_new(c->px->up_ctx)) == NULL)
 		goto fail;
 	if (host_ip_family(c->dest.host) == 0) {
