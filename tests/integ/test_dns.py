@@ -76,6 +76,9 @@ ZONE = {
     "dual.test": [PUB_IP, PUB_IP6],
     "v4pub-v6ula.test": [PUB_IP, ULA_IP6],
     "v4priv-v6pub.test": ["10.9.9.9", PUB_IP6],
+    "cname-private.test": ("cname", "target.example", ["10.9.9.9"]),
+    "cname-public.test": ("cname", "target.example", [PUB_IP]),
+    "many.test": [f"10.9.{i}.{i}" for i in range(1, 25)] + [PUB_IP],
     "silent.test": "silent",
     "nx.test": "nx",
     "rebind.test": "rebind",
@@ -256,13 +259,24 @@ class DNS:
             addrs = entry
         rrs = b""
         n = 0
+        owner = 0xc00c
+        if isinstance(entry, tuple) and entry[0] == "cname":
+            # CNAME to another name plus that name's addresses
+            target = b"".join(bytes([len(x)]) + x.encode()
+                              for x in entry[1].split(".")) + b"\0"
+            rrs += struct.pack("!HHHIH", 0xc00c, 5, 1, 5, len(target))
+            off_target = 12 + len(question) + len(rrs)
+            rrs += target
+            owner = 0xc000 | off_target
+            n = 1
+            addrs = entry[2]
         for a in addrs:
             fam = socket.AF_INET6 if ":" in a else socket.AF_INET
             want = 28 if fam == socket.AF_INET6 else 1
             if qtype != want or qclass != 1:
                 continue
             data = socket.inet_pton(fam, a)
-            rrs += struct.pack("!HHHIH", 0xc00c, want, 1, 5, len(data))
+            rrs += struct.pack("!HHHIH", owner, want, 1, 5, len(data))
             rrs += data
             n += 1
         hdr = struct.pack("!HHHHHH", txid, 0x8400 | (flags & 0x0100) | rcode,
@@ -702,6 +716,33 @@ class TestPermissive(Base):
         self.assertEqual(header_of(got[0], "Host"), "pub6.test")
         self.assertEqual(got[1]["sni"], "pub6.test")
         self.assertEqual(got[4]["sni"], "v4priv-v6pub.test")
+
+    def test_cname(self):
+        # the addresses at the end of a CNAME chain are checked like others
+        self.blocked("http://cname-private.test/", "cname-private.test:80",
+                     "private address 10.9.9.9 (private)",
+                     allow_hint("cname-private.test"))
+        code, head, _ = self.one("https://cname-public.test/echo")
+        self.assertEqual(code, 200, head)
+        got = self.new_pub()
+        self.assertEqual(len(got), 1)
+        self.assertEqual(got[0]["sni"], "cname-public.test")
+
+    def test_many_addresses_public_last(self):
+        # 24 private addresses, then the public one: all checked, the
+        # private ones dropped (none dialled), the public one used
+        code, head, _ = self.one("http://many.test/echo")
+        self.assertEqual(code, 200, head)
+        self.assertEqual(len(self.new_pub()), 1)
+
+    def test_name_spelling(self):
+        # case and a trailing dot do not change what is checked
+        for url, name in (("http://PRIVATE10.Test/", "private10.test:80"),
+                          ("http://private10.test./", "private10.test:80")):
+            code, head, body = self.one(url)
+            self.assertEqual(code, 403, f"{url}: {head}")
+            self.assertEqual(header(head, "X-Moat-Blocked"),
+                             "private address 10.9.9.9 (private)")
 
     def test_nxdomain(self):
         for url in ("http://nx.test/", "https://nx.test/"):
