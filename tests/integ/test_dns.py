@@ -29,7 +29,6 @@ when network/mount namespaces cannot be created.
 import base64
 import json
 import os
-import select
 import shutil
 import signal
 import socket
@@ -45,6 +44,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MOAT = os.environ.get("MOAT_BIN", "moat")
 WAIT = 20  # seconds: the bound on every wait (never a timing assertion)
 INNER = "MOAT_TEST_DNS_INNER"
+
+sys.path.insert(0, HERE)
+from test_proxy import Proc, read_line  # noqa: E402  (shared helpers)
 
 DNS_ADDR = "127.0.0.53"
 MOAT_IP = "1.2.3.1"
@@ -124,45 +126,6 @@ def run(*argv):
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)}: {r.stderr.decode()}")
     return r.stdout.decode()
-
-
-def read_line(f, deadline):
-    """One line from a pipe, or None when the deadline passes."""
-    buf = b""
-    while time.time() < deadline:
-        r, _, _ = select.select([f], [], [], 0.2)
-        if r:
-            c = os.read(f.fileno(), 1)
-            if not c:
-                return None
-            if c == b"\n":
-                return buf.decode()
-            buf += c
-    return None
-
-
-class Proc:
-    """A child process in its own session, killed by pid at the end."""
-
-    def __init__(self, argv, env=None):
-        self.errf = tempfile.TemporaryFile()
-        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE,
-                                  stderr=self.errf, stdin=subprocess.DEVNULL,
-                                  env=env, start_new_session=True)
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(WAIT)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.p.stdout.close()
-
-    def stderr(self):
-        self.errf.seek(0)
-        return self.errf.read().decode("latin-1")
 
 
 # ---------------------------------------------------------------------------
@@ -626,51 +589,39 @@ class TestPermissive(Base):
         self.assertTrue(got[0]["tls"])
         self.assertEqual(got[0]["sni"], "pub.test")
 
-    def test_private_10(self):
-        self.blocked("http://private10.test/", "private10.test:80",
-                     "private address 10.9.9.9 (private)",
-                     allow_hint("private10.test"))
-
-    def test_private_192_https(self):
-        self.blocked("https://private192.test/", "private192.test:443",
-                     "private address 192.168.77.7 (private)",
-                     allow_hint("private192.test"))
-
-    def test_metadata(self):
-        self.blocked("http://metadata.test/latest/meta-data/",
-                     "metadata.test:80",
-                     "link-local address 169.254.169.254 (cloud metadata)",
-                     allow_hint("metadata.test"))
-
-    def test_metadata_https(self):
-        self.blocked("https://metadata.test/", "metadata.test:443",
-                     "link-local address 169.254.169.254 (cloud metadata)",
-                     allow_hint("metadata.test"))
-
-    def test_loopback(self):
-        self.blocked("http://loop.test/", "loop.test:80",
-                     "loopback address 127.0.0.1 (loopback)", host_hint(80))
-
-    def test_loopback_https(self):
-        self.blocked("https://loop.test/", "loop.test:443",
-                     "loopback address 127.0.0.1 (loopback)", host_hint(443))
-
-    def test_cgnat(self):
-        self.blocked("http://cgnat.test/", "cgnat.test:80",
-                     "CGNAT address 100.64.0.1 (carrier-grade NAT)",
-                     allow_hint("cgnat.test"))
-
-    def test_own_address(self):
-        # the proxy host's own (public) address on the veth
-        self.blocked("http://self.test/", "self.test:80",
-                     f"host's own address {MOAT_IP} (this host)",
-                     host_hint(80))
-
-    def test_all_refused(self):
-        # the first refused address gives the reason
-        self.blocked("http://allbad.test/", "allbad.test:80",
-                     "private address 192.168.77.7 (private)",
-                     allow_hint("allbad.test"))
+    def test_refused_answers(self):
+        # (url, reason, hint) for names answering only refused addresses;
+        # with several, the first refused address gives the reason
+        cases = [
+            ("http://private10.test/", "private address 10.9.9.9 (private)",
+             allow_hint("private10.test")),
+            ("https://private192.test/",
+             "private address 192.168.77.7 (private)",
+             allow_hint("private192.test")),
+            ("http://metadata.test/latest/meta-data/",
+             "link-local address 169.254.169.254 (cloud metadata)",
+             allow_hint("metadata.test")),
+            ("https://metadata.test/",
+             "link-local address 169.254.169.254 (cloud metadata)",
+             allow_hint("metadata.test")),
+            ("http://loop.test/", "loopback address 127.0.0.1 (loopback)",
+             host_hint(80)),
+            ("https://loop.test/", "loopback address 127.0.0.1 (loopback)",
+             host_hint(443)),
+            ("http://cgnat.test/",
+             "CGNAT address 100.64.0.1 (carrier-grade NAT)",
+             allow_hint("cgnat.test")),
+            # the proxy host's own (public) address on the veth
+            ("http://self.test/", f"host's own address {MOAT_IP} (this host)",
+             host_hint(80)),
+            ("http://allbad.test/", "private address 192.168.77.7 (private)",
+             allow_hint("allbad.test")),
+        ]
+        for url, reason, hint in cases:
+            with self.subTest(url=url):
+                host = url.split("/")[2]
+                port = 443 if url.startswith("https") else 80
+                self.blocked(url, f"{host}:{port}", reason, hint)
 
     def test_mixed_connects_only_checked(self):
         # issue 3: every address is checked; the refused ones are dropped
@@ -757,34 +708,28 @@ class TestPermissive(Base):
         self.assertGreaterEqual(ENV.dns.count("nx.test", 1), 2)
         self.assertEqual(self.new_pub(), [])
 
-    def test_rebinding_http(self):
+    def test_rebinding(self):
         # First lookup: public; every later lookup: 127.0.0.1.  The request
         # reaches the public origin: the proxy dials the address it checked
-        # and never asks again for the same request.
-        code, head, _ = self.one("http://rebind.test/echo")
-        self.assertEqual(code, 200, head)
-        got = self.new_pub()
-        self.assertEqual(len(got), 1)
-        self.assertEqual(header_of(got[0], "Host"), "rebind.test")
-        self.assertEqual(ENV.dns.txids("rebind.test"), 1)
-        # a new request resolves again, gets 127.0.0.1 and is refused
-        self.n_pub = len(records(ENV.pub))
-        self.blocked("http://rebind.test/echo", "rebind.test:80",
-                     "loopback address 127.0.0.1 (loopback)", host_hint(80))
-        self.assertEqual(ENV.dns.txids("rebind.test"), 2)
-
-    def test_rebinding_https(self):
-        code, head, _ = self.one("https://rebind-tls.test/echo")
-        self.assertEqual(code, 200, head)
-        got = self.new_pub()
-        self.assertEqual(len(got), 1)
-        self.assertEqual(got[0]["sni"], "rebind-tls.test")
-        self.assertEqual(ENV.dns.txids("rebind-tls.test"), 1)
-        self.n_pub = len(records(ENV.pub))
-        self.blocked("https://rebind-tls.test/echo", "rebind-tls.test:443",
-                     "loopback address 127.0.0.1 (loopback)", host_hint(443))
-        # curl's CONNECT and the raw CONNECT: one lookup each
-        self.assertEqual(ENV.dns.txids("rebind-tls.test"), 3)
+        # and never asks again for the same request.  A new request resolves
+        # again, gets 127.0.0.1 and is refused.  For https:// curl's CONNECT
+        # and the raw CONNECT in fetch() make one lookup each.
+        for scheme, name, port, lookups in (("http", "rebind.test", 80, 2),
+                                            ("https", "rebind-tls.test", 443,
+                                             3)):
+            self.n_pub = len(records(ENV.pub))
+            code, head, _ = self.one(f"{scheme}://{name}/echo")
+            self.assertEqual(code, 200, head)
+            got = self.new_pub()
+            self.assertEqual(len(got), 1)
+            self.assertEqual(header_of(got[0], "Host"), name)
+            self.assertEqual(got[0]["sni"], name if port == 443 else None)
+            self.assertEqual(ENV.dns.txids(name), 1)
+            self.n_pub = len(records(ENV.pub))
+            self.blocked(f"{scheme}://{name}/echo", f"{name}:{port}",
+                         "loopback address 127.0.0.1 (loopback)",
+                         host_hint(port))
+            self.assertEqual(ENV.dns.txids(name), lookups)
 
     def test_rebinding_keepalive(self):
         # two requests on one client connection: the upstream connection to
