@@ -81,6 +81,7 @@ ZONE = {
     "cname-private.test": ("cname", "target.example", ["10.9.9.9"]),
     "cname-public.test": ("cname", "target.example", [PUB_IP]),
     "many.test": [f"10.9.{i}.{i}" for i in range(1, 25)] + [PUB_IP],
+    "held.test": ("held", ["10.9.9.9"]),
     "silent.test": "silent",
     "nx.test": "nx",
     "rebind.test": "rebind",
@@ -160,6 +161,7 @@ class DNS:
         self.lock = threading.Lock()
         self.queries = []          # (name, qtype, txid)
         self.rebind_ids = {}       # name -> set of A transaction ids seen
+        self.held = []             # (answer, peer) kept until release()
         self.stopping = False
         self.t = threading.Thread(target=self.loop, daemon=True)
         self.t.start()
@@ -191,8 +193,18 @@ class DNS:
                 out = self.answer(msg)
             except (ValueError, IndexError, struct.error):
                 continue
-            if out is not None:
+            if isinstance(out, tuple):      # held: sent by release()
+                with self.lock:
+                    self.held.append((out[1], peer))
+            elif out is not None:
                 self.s.sendto(out, peer)
+
+    def release(self):
+        """Sends every held answer now."""
+        with self.lock:
+            held, self.held = self.held, []
+        for out, peer in held:
+            self.s.sendto(out, peer)
 
     def answer(self, msg):
         txid, flags, qd = struct.unpack("!HHH", msg[:6])
@@ -220,6 +232,9 @@ class DNS:
             addrs = [PUB_IP if first else "127.0.0.1"]
         else:
             addrs = entry
+        held = isinstance(entry, tuple) and entry[0] == "held"
+        if held:
+            addrs = entry[1]
         rrs = b""
         n = 0
         owner = 0xc00c
@@ -244,7 +259,8 @@ class DNS:
             n += 1
         hdr = struct.pack("!HHHHHH", txid, 0x8400 | (flags & 0x0100) | rcode,
                           1, n, 0, 0)
-        return hdr + question + rrs
+        return ("held", hdr + question + rrs) if held else \
+            hdr + question + rrs
 
 
 # ---------------------------------------------------------------------------
@@ -349,11 +365,11 @@ class Env:
         p.record = record
         return p
 
-    def proxy(self, *extra):
+    def proxy(self, *extra, connect_timeout_ms=CONNECT_TIMEOUT_MS):
         log = os.path.join(self.dir, f"network{len(self.procs)}.jsonl")
         argv = [MOAT, "proxy", "-v", "--listen", "127.0.0.1:0", "--log", log,
                 "--upstream-ca", self.cert, "--limit",
-                f"connect-timeout-ms={CONNECT_TIMEOUT_MS}"] + list(extra)
+                f"connect-timeout-ms={connect_timeout_ms}"] + list(extra)
         p = Proc(argv)
         self.procs.append(p)
         vals = {}
@@ -454,10 +470,12 @@ def header(head, name):
 
 class Base(unittest.TestCase):
     proxy_args = ()
+    connect_timeout_ms = CONNECT_TIMEOUT_MS
 
     @classmethod
     def setUpClass(cls):
-        cls.px = ENV.proxy(*cls.proxy_args)
+        cls.px = ENV.proxy(*cls.proxy_args,
+                           connect_timeout_ms=cls.connect_timeout_ms)
 
     def setUp(self):
         self.n_pub = len(records(ENV.pub))
@@ -787,6 +805,61 @@ class TestTimeout(Base):
         body = self.silent("https", 443)
         self.assertEqual(body, "moat: connecting to silent.test:443 timed "
                          f"out after {CONNECT_TIMEOUT_MS} ms\n")
+
+
+class TestLateAnswer(Base):
+    """Answers that arrive after the client has gone (the pending lookup is
+    cancelled or its result dropped), under ASan in the sanitized build.
+    A long connect timeout so that no timer races the held answers."""
+
+    connect_timeout_ms = 20000
+
+    def test_answer_after_client_left(self):
+        cred = self.px.url.split("//", 1)[1].rsplit("@", 1)[0]
+        auth = base64.b64encode(cred.encode()).decode()
+        port = int(self.px.url.rsplit(":", 1)[1])
+        reqs = [f"GET http://held.test/ HTTP/1.1\r\nHost: held.test\r\n"
+                f"Proxy-Authorization: Basic {auth}\r\n\r\n",
+                f"CONNECT held.test:443 HTTP/1.1\r\nHost: held.test:443\r\n"
+                f"Proxy-Authorization: Basic {auth}\r\n\r\n"] * 3
+        n = ENV.dns.count("held.test", 1)
+        socks = []
+        try:
+            for r in reqs:
+                s = socket.create_connection(("127.0.0.1", port),
+                                             timeout=WAIT)
+                socks.append(s)
+                s.sendall(r.encode())
+            # one client stays and gets the answer's verdict
+            waiter = socks.pop()
+            deadline = time.time() + WAIT
+            while ENV.dns.count("held.test", 1) < n + len(reqs) and \
+                    time.time() < deadline:
+                time.sleep(0.02)
+            self.assertGreaterEqual(ENV.dns.count("held.test", 1),
+                                    n + len(reqs))
+            for s in socks:
+                s.close()
+            socks = [waiter]
+            # the proxy still serves while the lookups are pending
+            code, head, _ = self.one("http://pub.test/echo")
+            self.assertEqual(code, 200, head)
+            ENV.dns.release()
+            out = b""
+            while b"\r\n\r\n" not in out:
+                b = waiter.recv(4096)
+                if not b:
+                    break
+                out += b
+            self.assertTrue(out.startswith(b"HTTP/1.1 403 "), out)
+            self.assertIn(b"X-Moat-Blocked: private address 10.9.9.9 "
+                          b"(private)\r\n", out)
+        finally:
+            for s in socks:
+                s.close()
+        code, head, _ = self.one("https://pub.test/echo")
+        self.assertEqual(code, 200, head)
+        self.assertEqual(len(self.new_pub()), 2)
 
 
 class TestStrict(Base):
