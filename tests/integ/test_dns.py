@@ -6,16 +6,18 @@ root), so everything below happens in private namespaces and no packet
 leaves the machine:
 
   moat side (the test's own namespace)      origin side (second netns)
-    lo 127.0.0.1  canary origin :80/:443      1.2.3.4     public origin
-    127.0.0.53:53 DNS responder (UDP)         10.9.9.9, 192.168.77.7,
-    1.2.3.1/24 --------- veth --------- 1.2.3.4/24  169.254.169.254:
-    routes to the private addresses                canary origin :80/:443
-    /etc/resolv.conf bind-mounted: nameserver 127.0.0.53
+    lo 127.0.0.1, ::1: canary origin          1.2.3.4, 2600:db8:1::4:
+    127.0.0.53:53 DNS responder (UDP)           public origin :80/:443
+    1.2.3.1/24, 2600:db8:1::1/64 -- veth -- 10.9.9.9, 192.168.77.7,
+    routes to the private addresses           169.254.169.254, fd00:9::9:
+    /etc/resolv.conf bind-mounted:              canary origin :80/:443
+      nameserver 127.0.0.53
 
 The DNS responder answers A/AAAA from a table the test controls (private,
-metadata, loopback, mixed public+private answers, NXDOMAIN, silence, and a
-rebinding name that answers public once and 127.0.0.1 afterwards) and
-records every query.  `moat proxy` ($MOAT_BIN) is driven with curl, plain
+metadata, loopback, CGNAT, the host's own address, IPv6 ULA/mapped/NAT64,
+mixed public+private answers, CNAME chains, NXDOMAIN, silence, answers held
+until the client left, and a rebinding name that answers public once and
+127.0.0.1 afterwards) and records every query.  `moat proxy` ($MOAT_BIN) is driven with curl, plain
 http:// and https:// through CONNECT (--cacert $MOAT_CA); each test
 asserts the exact status, X-Moat-Blocked header and body, what the public
 origin recorded and that the canaries (every refused address) recorded
