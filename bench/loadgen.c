@@ -1183,7 +1183,13 @@ main(int argc, char **argv)
 		    lg.first_error[0] ? " first_error=" : "",
 		    lg.first_error);
 	} else {
-		if (lg.requests == 0 && lg.errors == 0)
+		if (lg.max_requests > 0 && (long)lg.total_ok <
+		    lg.max_requests && lg.errors == 0)
+			record_error(&lg, "only %llu of %ld responses within "
+			    "%.0f s (no response: the request or its answer "
+			    "is stuck)", (unsigned long long)lg.total_ok,
+			    lg.max_requests, lg.duration);
+		else if (lg.requests == 0 && lg.errors == 0)
 			record_error(&lg, "no request completed in the "
 			    "measured time");
 		report(&lg);
