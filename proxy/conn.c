@@ -585,8 +585,9 @@ serialise_request(struct conn *c, struct evbuffer *out,
 		/* the secret goes from its own memory to the output only */
 		ob_flush(&o);
 		evbuffer_add(out, cred->value, cred->vlen);
+		ob_add(&o, "\r\n", 2);
 	}
-	ob_add(&o, "\r\n", 2);
+	ob_add(&o, "\r\n", 2);	/* the empty line */
 	ob_flush(&o);
 }
 
