@@ -672,13 +672,22 @@ host_port_listed(const struct policy *pol, int port)
 	return 0;
 }
 
-/* An exact (not wildcard) allow entry for host, or for the address. */
+/*
+ * An exact (not wildcard) allow entry for the address, or for host.  A
+ * name only lifts the block on LAN-style addresses (private, CGNAT, ULA):
+ * loopback, link-local (cloud metadata), the host's own addresses and the
+ * other special classes must be named by their address (or --resolve, or
+ * network.host), so that a DNS answer for an allowed name cannot lead the
+ * agent to the metadata service or the host's loopback services.
+ */
 static int
 allow_names(const struct policy *pol, const char *host, int port,
     const struct ipclass_info *ac)
 {
 	char	raw[INET6_ADDRSTRLEN], inner[INET6_ADDRSTRLEN];
 	size_t	i;
+	int	by_name = !ac->own && (ac->cls == IPCLASS_PRIVATE ||
+		    ac->cls == IPCLASS_CGNAT);
 
 	ip_text(&ac->raw, raw, sizeof(raw));
 	inner[0] = '\0';
@@ -689,7 +698,7 @@ allow_names(const struct policy *pol, const char *host, int port,
 
 		if (p->wildcard)
 			continue;
-		if ((host != NULL && hostpat_match(p, host, port)) ||
+		if ((by_name && host != NULL && hostpat_match(p, host, port)) ||
 		    hostpat_match(p, raw, port) ||
 		    (inner[0] != '\0' && hostpat_match(p, inner, port)))
 			return 1;
@@ -754,7 +763,15 @@ policy_check_addr(const struct policy *pol, const char *host, int port,
 	}
 	if (ac.cls == IPCLASS_LOOPBACK || ac.own)
 		hint_host_port(pol, port, hint, hlen);
-	else
-		hint_allow(pol, host != NULL ? host : text, port, hint, hlen);
+	else if (host != NULL && (ac.cls == IPCLASS_PRIVATE ||
+	    ac.cls == IPCLASS_CGNAT))
+		hint_allow(pol, host, port, hint, hlen);
+	else {
+		/* an embedded IPv4 address is named as itself: shorter, and
+		   allow_names() matches it in every embedding */
+		if (ac.form != NULL)
+			ip_text(&ac.inner, text, sizeof(text));
+		hint_allow(pol, text, port, hint, hlen);
+	}
 	return 0;
 }

@@ -620,10 +620,10 @@ class TestPermissive(Base):
              allow_hint("private192.test")),
             ("http://metadata.test/latest/meta-data/",
              "link-local address 169.254.169.254 (cloud metadata)",
-             allow_hint("metadata.test")),
+             allow_hint("169.254.169.254")),
             ("https://metadata.test/",
              "link-local address 169.254.169.254 (cloud metadata)",
-             allow_hint("metadata.test")),
+             allow_hint("169.254.169.254")),
             ("http://loop.test/", "loopback address 127.0.0.1 (loopback)",
              host_hint(80)),
             ("https://loop.test/", "loopback address 127.0.0.1 (loopback)",
@@ -669,7 +669,7 @@ class TestPermissive(Base):
         self.blocked("http://mapped-meta.test/", "mapped-meta.test:80",
                      "link-local address ::ffff:169.254.169.254 (IPv4-mapped "
                      "169.254.169.254, cloud metadata)",
-                     allow_hint("mapped-meta.test"))
+                     allow_hint("169.254.169.254"))
         self.blocked("http://nat64-private.test/", "nat64-private.test:80",
                      "private address 64:ff9b::a09:909 (NAT64 10.9.9.9, "
                      "private)", allow_hint("nat64-private.test"))

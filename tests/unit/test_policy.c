@@ -299,9 +299,21 @@ test_allow_exceptions(void)
 	o.allow = allow;
 	o.nallow = 4;
 	p = mkpol(&o);
-	/* an exact entry naming the host: any address, that port only */
+	/* an exact entry naming the host: LAN addresses, that port only */
 	CHECK_INT(addr_ok(p, "db.internal", "10.0.0.5", 5432), 1);
-	CHECK_INT(addr_ok(p, "db.internal", "127.0.0.1", 5432), 1);
+	CHECK_INT(addr_ok(p, "db.internal", "100.64.1.1", 5432), 1);
+	CHECK_INT(addr_ok(p, "db.internal", "fd00::5", 5432), 1);
+	/*
+	 * ... but not loopback, link-local (metadata) or unspecified: a DNS
+	 * answer for an allowed name must not lead there; those need the
+	 * address itself, --resolve or network.host.
+	 */
+	CHECK_INT(addr_ok(p, "db.internal", "127.0.0.1", 5432), 0);
+	CHECK_STR(reason, "loopback address 127.0.0.1 (loopback)");
+	CHECK_INT(addr_ok(p, "db.internal", "169.254.169.254", 5432), 0);
+	CHECK_INT(addr_ok(p, "db.internal", "::ffff:169.254.169.254", 5432),
+	    0);
+	CHECK_INT(addr_ok(p, "db.internal", "0.0.0.0", 5432), 0);
 	CHECK_INT(addr_ok(p, "db.internal", "10.0.0.5", 5433), 0);
 	CHECK_STR(hint, "add \"db.internal:5433\" under network.allow in "
 	    "agent.yaml");
