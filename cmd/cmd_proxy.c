@@ -134,7 +134,7 @@ parse_credential(struct pstate *st, size_t i, const char *arg, char *err,
 	struct proxy_credential	*pc = &st->creds[i];
 	char			*s = xstrdup(arg), *f[5], *p, *hosts, *h, *save;
 	char			 env[CREDS_NAME_MAX + 16];
-	const char		*sec;
+	char			*sec;
 	size_t			 n = 0, k, nh = 0;
 	int			 r = -1;
 
@@ -185,6 +185,13 @@ parse_credential(struct pstate *st, size_t i, const char *arg, char *err,
 	memcpy(st->secrets[i], sec, strlen(sec) + 1);
 	pc->secret = st->secrets[i];
 	pc->secret_len = strlen(sec);
+	/*
+	 * The only copy now is in secure memory: wipe the environment's
+	 * (it would otherwise sit in /proc/PID/environ and in a core image
+	 * for the proxy's lifetime) and drop the variable.
+	 */
+	sodium_memzero(sec, strlen(sec));
+	unsetenv(env);
 	st->cred_strs[i][0] = xstrdup(f[0]);
 	st->cred_strs[i][1] = xstrdup(f[2]);
 	if (strncmp(f[3], "basic=", 6) == 0) {
