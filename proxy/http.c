@@ -431,6 +431,16 @@ check_framing(llhttp_t *p, struct http_msg *m, int req_method, char *why,
 	m->has_cl = ncl > 0;
 	m->upgrade = nupg == 1 && nconn_up > 0;
 	m->keepalive = llhttp_should_keep_alive(p);
+	/*
+	 * llhttp frames the body: it must read the same framing as these
+	 * checks ("chunked<TAB>" passes them, yet llhttp would read the
+	 * body raw and the client would get unframed bytes as chunks).
+	 */
+	if ((te != NULL && !(p->flags & F_CHUNKED)) ||
+	    (ncl == 1 && !(p->flags & F_CONTENT_LENGTH))) {
+		util_errf(why, wlen, "framing header not understood");
+		return bad;
+	}
 	if (te != NULL)
 		m->body = BODY_CHUNKED;
 	else if (ncl == 1) {

@@ -670,6 +670,8 @@ SMUGGLE = {
     "TE xchunked": "Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
     "TE space before colon": "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
     "TE tab": "Transfer-Encoding:\tchunked\r\nContent-Length: 3\r\n\r\nabc",
+    "TE trailing tab": "Transfer-Encoding: chunked\t\r\n\r\n"
+                       "5\r\nhello\r\n0\r\n\r\n",
     "TE twice": "Transfer-Encoding: chunked\r\nTransfer-Encoding: "
                 "chunked\r\n\r\n0\r\n\r\n",
     "TE vertical tab": "Transfer-Encoding:\x0bchunked\r\n\r\n0\r\n\r\n",
@@ -716,6 +718,7 @@ def smuggling_shapes_refused():
 @case("smuggling")
 def smuggling_status_exact():
     for name in ("CL.TE", "TE.CL", "TE list", "CL twice differ", "obs-fold",
+                 "TE trailing tab",
                  "bare LF", "bare CR", "NUL in value"):
         out = raw(f"POST http://evil.test:{E.evil.hp}/echo HTTP/1.1\r\n"
                   f"Host: evil.test:{E.evil.hp}\r\n{pa()}" + SMUGGLE[name])
@@ -949,6 +952,9 @@ def upstream_bad_responses_502():
                   b"HTTP/1.1 200 OK\nContent-Length: 0\n\n",
                   b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
                   b"HTTP/1.1 020 OK\r\nContent-Length: 0\r\n\r\n",
+                  b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n"
+                  b"5\r\nhello\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n"
+                  b"Content-Length: 4\r\n\r\nFAKE",
                   b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
                   b"garbage\r\n\r\n"):
         E.raw.replies = [reply]
