@@ -83,6 +83,8 @@ struct run {
 	struct certs_ca		*ca;
 	struct rt_network	 net;
 	int			 have_net;
+	pid_t			 netpid;	/* creating the network early */
+	int			 netfd;		/* its answer, or -1 */
 	int			 have_fw;
 	struct proxy		*proxy;
 	int			 proxy_done;
@@ -623,6 +625,8 @@ spawn_cleaner(struct run *r)
 		return;
 	}
 	if (pid == 0) {
+		/* Housekeeping: leave the CPU to this run's set-up. */
+		(void)setpriority(PRIO_PROCESS, 0, 10);
 		if (run_clean_dead(r->home, r->rt.engine, 0) > 0)
 			log_info("moat: removed what earlier killed runs left "
 			    "behind");
@@ -655,6 +659,128 @@ add_signal(struct run *r, struct event **ev, int sig,
 	return 0;
 }
 
+/* What the network child sends back. */
+struct net_answer {
+	int			rc;
+	struct rt_network	net;
+	char			err[512];
+};
+
+static int
+net_labels(const struct run *r, char *name, size_t namelen,
+    struct strvec *labels)
+{
+	snprintf(name, namelen, "moat-%s", r->rec.id);
+	strvec_pushf(labels, "%s=%s", RT_LABEL_RUN, r->rec.id);
+	strvec_pushf(labels, "%s=%ld", RT_LABEL_PID, (long)getpid());
+	return 0;
+}
+
+/*
+ * Starts creating the per-run network in a forked child while this
+ * process writes the run record and makes the CA (creating a network is
+ * the slowest set-up step).  net_join() collects it.
+ */
+static void
+net_start(struct run *r)
+{
+	enum rt_engine		 e = r->rt.engine;
+	struct net_answer	 a;
+	struct strvec		 labels = STRVEC_INIT;
+	char			 name[RUN_ID_MAX + 8];
+	int			 p[2];
+	pid_t			 pid;
+
+	if (e == RT_APPLE || r->rt.desktop || pipe2(p, O_CLOEXEC) == -1)
+		return;
+	net_labels(r, name, sizeof(name), &labels);
+	if ((pid = fork()) == -1) {
+		close(p[0]);
+		close(p[1]);
+		strvec_free(&labels);
+		return;
+	}
+	if (pid == 0) {
+		/* A terminal's Ctrl-C: finish, so the parent can remove it. */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGCHLD, SIG_DFL);
+		close(p[0]);
+		memset(&a, 0, sizeof(a));
+		a.rc = rt_network_create(e, name, &labels, &a.net, a.err,
+		    sizeof(a.err));
+		_exit(write(p[1], &a, sizeof(a)) == (ssize_t)sizeof(a) ? 0 :
+		    1);
+	}
+	close(p[1]);
+	strvec_free(&labels);
+	r->netpid = pid;
+	r->netfd = p[0];
+}
+
+/*
+ * Waits for the early network child.  Returns 1 with r->net filled and
+ * have_net set when it created the network, 0 when there was none or it
+ * failed (err filled when errlen > 0).  The network is always owned by
+ * r afterwards (teardown removes it).
+ */
+static int
+net_join(struct run *r, char *err, size_t errlen)
+{
+	struct net_answer	a;
+	struct pollfd		pfd;
+	time_t			deadline;
+	size_t			got = 0;
+	ssize_t			n;
+	int			ok = 0;
+
+	if (r->netpid <= 0)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	pfd.fd = r->netfd;
+	pfd.events = POLLIN;
+	/* The child's own queries have deadlines; this is a backstop. */
+	deadline = time(NULL) + 3 * RT_QUERY_TIMEOUT_MS / 1000 + 5;
+	while (got < sizeof(a) && time(NULL) < deadline) {
+		/* SIGCHLD (the cleaner, this child) interrupts poll. */
+		if ((n = poll(&pfd, 1, 1000)) <= 0) {
+			if (n == 0 || errno == EINTR)
+				continue;
+			break;
+		}
+		if ((n = read(r->netfd, (char *)&a + got, sizeof(a) - got)) <=
+		    0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			break;
+		}
+		got += (size_t)n;
+	}
+	if (got < sizeof(a))
+		kill(r->netpid, SIGKILL);
+	while (waitpid(r->netpid, NULL, 0) == -1 && errno == EINTR)
+		;
+	close(r->netfd);
+	r->netfd = -1;
+	r->netpid = 0;
+	a.err[sizeof(a.err) - 1] = '\0';
+	if (got == sizeof(a) && a.rc == 0) {
+		r->net = a.net;
+		r->net.name[sizeof(r->net.name) - 1] = '\0';
+		ok = 1;
+	} else {
+		/* Killed half-way: a network may exist under its name. */
+		snprintf(r->net.name, sizeof(r->net.name), "moat-%s",
+		    r->rec.id);
+		if (errlen > 0)
+			util_errf(err, errlen, "%s", got == sizeof(a) ? a.err :
+			    "creating the run's network did not finish");
+	}
+	/* rt_network_create() removes what it created when it fails. */
+	r->have_net = ok || got < sizeof(a);
+	return ok;
+}
+
 /* Where the proxy listens and how the container reaches it. */
 static int
 setup_network(struct run *r, const char **bind, const char **seen_as,
@@ -665,6 +791,11 @@ setup_network(struct run *r, const char **bind, const char **seen_as,
 	char		name[RUN_ID_MAX + 8];
 	int		rc;
 
+	if (r->netpid > 0) {
+		if (net_join(r, err, errlen) == 0)
+			return -1;
+		goto done;
+	}
 	if (r->rt.engine == RT_APPLE) {
 		rt_apple_gateway(apple_gw, sizeof(apple_gw));
 		*bind = "0.0.0.0";
@@ -676,19 +807,46 @@ setup_network(struct run *r, const char **bind, const char **seen_as,
 		*seen_as = "host.docker.internal";
 		return 0;
 	}
-	snprintf(name, sizeof(name), "moat-%s", r->rec.id);
-	strvec_pushf(&labels, "%s=%s", RT_LABEL_RUN, r->rec.id);
-	strvec_pushf(&labels, "%s=%ld", RT_LABEL_PID, (long)getpid());
+	net_labels(r, name, sizeof(name), &labels);
 	rc = rt_network_create(r->rt.engine, name, &labels, &r->net, err,
 	    errlen);
 	strvec_free(&labels);
 	if (rc == -1)
 		return -1;
 	r->have_net = 1;
+ done:
 	r->rec.network = xstrdup(r->net.name);
 	*bind = r->net.gateway;
 	*seen_as = r->net.gateway;
 	return 0;
+}
+
+/*
+ * `<engine> network rm` in a forked child, so that it runs while the
+ * proxy stops and the firewall rule goes; the caller reaps it.
+ */
+static pid_t
+net_rm_start(struct run *r)
+{
+	char	err[1024];
+	pid_t	pid;
+
+	if (!r->have_net)
+		return 0;
+	r->have_net = 0;
+	if ((pid = fork()) == 0) {
+		signal(SIGCHLD, SIG_DFL);
+		if (rt_network_remove(r->rt.engine, r->net.name, err,
+		    sizeof(err)) == -1) {
+			log_warnx("%s", err);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	if (pid == -1 && rt_network_remove(r->rt.engine, r->net.name, err,
+	    sizeof(err)) == -1)
+		log_warnx("%s", err);
+	return pid;
 }
 
 static int
@@ -922,6 +1080,7 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 	run_id_new(r->rec.id, sizeof(r->rec.id));
 	if (check_spec(r, f) == -1)
 		return EXIT_USAGE;
+	net_start(r);
 	if (util_moat_home(r->home, sizeof(r->home), err, sizeof(err)) == -1) {
 		log_errx("%s", err);
 		return 1;
@@ -1092,8 +1251,11 @@ run_teardown(struct run *r)
 	struct event	*deadline;
 	struct timeval	 tv = { SHUTDOWN_DEADLINE_S, 0 };
 	char		 err[1024];
+	pid_t		 netrm;
 	int		 i;
 
+	/* Set-up failed while the network was being created. */
+	(void)net_join(r, NULL, 0);
 	if (r->child > 0 && r->child_status < 0) {
 		/* Still running (a set-up step after the spawn failed). */
 		r->killed_cli = 1;
@@ -1135,6 +1297,8 @@ run_teardown(struct run *r)
 	    rt_container_remove(r->rt.engine, r->spec.name, err,
 	    sizeof(err)) == -1)
 		log_warnx("%s", err);
+	/* The network goes while the proxy stops and the rule goes. */
+	netrm = net_rm_start(r);
 	if (r->proxy != NULL) {
 		deadline = evtimer_new(r->base, on_shutdown_deadline, r);
 		if (deadline != NULL)
@@ -1152,10 +1316,9 @@ run_teardown(struct run *r)
 	    sizeof(err)) == -1)
 		log_warnx("%s", err);
 	r->have_fw = 0;
-	if (r->have_net && rt_network_remove(r->rt.engine, r->net.name, err,
-	    sizeof(err)) == -1)
-		log_warnx("%s", err);
-	r->have_net = 0;
+	if (netrm > 0)
+		while (waitpid(netrm, NULL, 0) == -1 && errno == EINTR)
+			;
 	certs_ca_free(r->ca);
 	r->ca = NULL;
 	sodium_memzero(r->token, sizeof(r->token));
@@ -1184,6 +1347,7 @@ cmd_run(int argc, char **argv)
 	r.child_status = -1;
 	r.log_fd = -1;
 	r.out[0].fd = r.out[1].fd = -1;
+	r.netfd = -1;
 	if (parse_flags(argc, argv, &f) == -1) {
 		flags_free(&f);
 		return usage_err();
