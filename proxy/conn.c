@@ -1107,6 +1107,8 @@ serialise_response(struct conn *c, struct evbuffer *out, int close_it)
 	const struct http_msg	*m = &c->resp;
 	size_t			 i;
 	struct obuf		 o;
+	/* 1xx and 204 have no body: no framing headers either */
+	int			 nobody = m->status < 200 || m->status == 204;
 
 	o.out = out;
 	o.len = 0;
@@ -1119,13 +1121,15 @@ serialise_response(struct conn *c, struct evbuffer *out, int close_it)
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct http_hdr *h = &m->hdrs[i];
 
-		if (http_is_hop(m, h->name, h->nlen))
+		if (http_is_hop(m, h->name, h->nlen) || (nobody &&
+		    (http_name_is(h->name, h->nlen, "content-length") ||
+		    http_name_is(h->name, h->nlen, "transfer-encoding"))))
 			continue;
 		ob_hdr(&o, h);
 	}
 	if (m->status == 101)
 		ob_upgrade(&o, m);
-	else if (m->has_te && !c->rs_dechunk)
+	else if (m->has_te && !c->rs_dechunk && !nobody)
 		ob_add(&o, "Transfer-Encoding: chunked\r\n", 28);
 	if (close_it)
 		ob_add(&o, "Connection: close\r\n", 19);
