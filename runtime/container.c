@@ -3,7 +3,11 @@
  * per-run networks, the Apple gateway, and the removal of what killed
  * runs left behind.
  */
+#include <sys/socket.h>
+
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -195,6 +199,54 @@ next_word(char **sp, char *buf, size_t len)
 	*sp = s + n;
 }
 
+/*
+ * Docker names a network's bridge "br-" + the first 12 hex digits of its
+ * id and gives it the gateway address: read both from the kernel instead
+ * of asking the daemon again.  0, or -1 when the interface is not in
+ * this network namespace (rootless Docker) or has no IPv4 address.
+ */
+static int
+bridge_from_kernel(struct rt_network *net)
+{
+	struct ifaddrs		*ifa, *i;
+	struct sockaddr_in	*a, *m;
+	struct in_addr		 sub;
+	char			 bridge[IFNAMSIZ + 1], gw[INET_ADDRSTRLEN];
+	char			 sn[INET_ADDRSTRLEN];
+	uint32_t		 mask;
+	int			 prefix = 0, r = -1;
+
+	if (strlen(net->id) < 12 || strspn(net->id, "0123456789abcdef") < 12)
+		return -1;
+	snprintf(bridge, sizeof(bridge), "br-%.12s", net->id);
+	if (getifaddrs(&ifa) == -1)
+		return -1;
+	for (i = ifa; i != NULL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_netmask == NULL ||
+		    i->ifa_addr->sa_family != AF_INET ||
+		    strcmp(i->ifa_name, bridge) != 0)
+			continue;
+		a = (struct sockaddr_in *)(void *)i->ifa_addr;
+		m = (struct sockaddr_in *)(void *)i->ifa_netmask;
+		mask = ntohl(m->sin_addr.s_addr);
+		while (prefix < 32 && (mask & (0x80000000u >> prefix)))
+			prefix++;
+		sub.s_addr = a->sin_addr.s_addr & m->sin_addr.s_addr;
+		if (prefix == 0 || prefix == 32 || inet_ntop(AF_INET,
+		    &a->sin_addr, gw, sizeof(gw)) == NULL || inet_ntop(AF_INET,
+		    &sub, sn, sizeof(sn)) == NULL)
+			break;
+		snprintf(net->gateway, sizeof(net->gateway), "%s", gw);
+		snprintf(net->subnet, sizeof(net->subnet), "%s/%d", sn,
+		    prefix);
+		snprintf(net->bridge, sizeof(net->bridge), "%s", bridge);
+		r = 0;
+		break;
+	}
+	freeifaddrs(ifa);
+	return r;
+}
+
 int
 rt_network_create(enum rt_engine e, const char *name,
     const struct strvec *labels, struct rt_network *net, char *err,
@@ -221,10 +273,23 @@ rt_network_create(enum rt_engine e, const char *name,
 	}
 	strvec_push(&argv, name);
 	snprintf(what, sizeof(what), "%s network create %s", argv.v[0], name);
-	if (run_cmd(argv.v, RT_QUERY_TIMEOUT_MS, 0, NULL, what, err,
+	if (run_cmd(argv.v, RT_QUERY_TIMEOUT_MS, 0, &out, what, err,
 	    errlen) == -1)
 		goto out;
 	created = 1;
+	/* Docker prints the new network's id: the kernel has the rest. */
+	if (e == RT_DOCKER && out != NULL) {
+		snprintf(net->name, sizeof(net->name), "%s", name);
+		p = out;
+		next_word(&p, net->id, sizeof(net->id));
+		if (bridge_from_kernel(net) == 0) {
+			r = 0;
+			goto out;
+		}
+		memset(net, 0, sizeof(*net));
+	}
+	free(out);
+	out = NULL;
 	inspect[4] = e == RT_DOCKER ?
 	    "{{.Id}}\n{{range .IPAM.Config}}{{.Gateway}} {{.Subnet}} {{end}}"
 	    "\n{{index .Options \"com.docker.network.bridge.name\"}}" :

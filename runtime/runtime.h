@@ -260,9 +260,11 @@ struct rt_network {
 /*
  * Creates an internal (no route out) bridge network NAME labelled with
  * labels (KEY=VALUE, may be NULL) via `docker network create --internal
- * --label ... NAME` and inspects it for its gateway, subnet and bridge
- * interface.  Docker and Podman only.  On any failure after creation the
- * network is removed again.  0 or -1 (err filled).
+ * --label ... NAME` and finds its gateway, subnet and bridge interface:
+ * for Docker from the kernel (the bridge "br-" + 12 digits of the id
+ * the CLI printed, its IPv4 address and mask), else -- and for Podman --
+ * with `network inspect`.  Docker and Podman only.  On any failure after
+ * creation the network is removed again.  0 or -1 (err filled).
  */
 int	rt_network_create(enum rt_engine e, const char *name,
 	    const struct strvec *labels, struct rt_network *net, char *err,

@@ -778,6 +778,20 @@ test_network(void)
 		free(want);
 	}
 	free(o);
+	/* Read from the kernel, they are what the daemon says. */
+	{
+		char *ins[] = { "docker", "network", "inspect", "--format",
+		    "{{.Id}} {{range .IPAM.Config}}{{.Gateway}} {{.Subnet}}"
+		    "{{end}}", name, NULL };
+		char *want = xasprintf("%s %s %s", net.id, net.gateway,
+		    net.subnet);
+
+		o = sh_out(ins, NULL);
+		CHECK_STR(o, want);
+		CHECK(strlen(net.id) == 64);
+		free(want);
+		free(o);
+	}
 	/* A second create with the same name fails and leaves the first. */
 	{
 		struct rt_network n2;
