@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/dns.h>
@@ -747,9 +749,20 @@ auth_ok(struct conn *c)
 	for (i = 0; i < c->req.nhdrs; i++) {
 		const struct http_hdr *h = &c->req.hdrs[i];
 
-		if (http_name_is(h->name, h->nlen, "proxy-authorization"))
-			return http_auth_check(h->val, h->vlen,
-			    c->px->token);
+		if (!http_name_is(h->name, h->nlen, "proxy-authorization"))
+			continue;
+		/*
+		 * What clients send: "Basic " + the one canonical encoding,
+		 * compared in constant time without decoding; any other
+		 * form goes through the full check.
+		 */
+		if (c->px->token_b64 != NULL &&
+		    h->vlen == 6 + c->px->token_b64len &&
+		    memcmp(h->val, "Basic ", 6) == 0 &&
+		    sodium_memcmp(h->val + 6, c->px->token_b64,
+		    c->px->token_b64len) == 0)
+			return 1;
+		return http_auth_check(h->val, h->vlen, c->px->token);
 	}
 	return 0;
 }

@@ -43,6 +43,32 @@ proxy_token_hex(const unsigned char *tok, char *out)
 	sodium_bin2hex(out, 2 * PROXY_TOKEN_LEN + 1, tok, PROXY_TOKEN_LEN);
 }
 
+/* px->token_b64: the Basic credential clients send, encoded once. */
+static int
+token_b64_new(struct proxy *px, char *err, size_t errlen)
+{
+	char	*plain;
+	size_t	 plen = 5 + 2 * PROXY_TOKEN_LEN;
+	size_t	 blen = sodium_base64_ENCODED_LEN(plen,
+		    sodium_base64_VARIANT_ORIGINAL);
+
+	if ((plain = sodium_malloc(plen + 1)) == NULL ||
+	    (px->token_b64 = sodium_malloc(blen)) == NULL) {
+		if (plain != NULL)
+			sodium_free(plain);
+		util_errf(err, errlen, "out of secure memory");
+		return -1;
+	}
+	memcpy(plain, "moat:", 5);
+	proxy_token_hex(px->token, plain + 5);
+	sodium_bin2base64(px->token_b64, blen, (unsigned char *)plain, plen,
+	    sodium_base64_VARIANT_ORIGINAL);
+	px->token_b64len = strlen(px->token_b64);
+	sodium_free(plain);
+	sodium_mprotect_readonly(px->token_b64);
+	return 0;
+}
+
 static void
 fill_limits(struct proxy_limits *dst, const struct proxy_limits *src)
 {
@@ -204,6 +230,8 @@ proxy_new(struct event_base *base, const struct proxy_opts *o, char *err,
 	}
 	memcpy(px->token, o->token, PROXY_TOKEN_LEN);
 	sodium_mprotect_readonly(px->token);
+	if (token_b64_new(px, err, errlen) == -1)
+		goto fail;
 	if ((px->pol = policy_new(o, err, errlen)) == NULL)
 		goto fail;
 	if (inject_init(px, o, err, errlen) == -1)
@@ -321,6 +349,8 @@ proxy_free(struct proxy *px)
 		close(px->logfd);
 	if (px->token != NULL)
 		sodium_free(px->token);
+	if (px->token_b64 != NULL)
+		sodium_free(px->token_b64);
 	free(px->run_id);
 	free(px->config_path);
 	(void)i;

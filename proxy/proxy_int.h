@@ -176,6 +176,10 @@ struct proxy {
 	struct policy		*pol;
 	struct proxy_limits	 lim;
 	unsigned char		*token;		/* sodium_malloc */
+	/* base64("moat:" + hex token), sodium_malloc: the usual
+	 * Proxy-Authorization is compared without decoding it */
+	char			*token_b64;
+	size_t			 token_b64len;
 	char			 addr[64];
 	int			 port;
 	char			*run_id;
