@@ -226,7 +226,7 @@ def main():
                 "--resolve", f"stall.test:{faulty[1].port}:127.0.0.1",
                 "--resolve", f"trunc.test:{faulty[2].port}:127.0.0.1",
                 "--credential", f"api:api.test:{sp}:Authorization:Bearer ",
-                "--limit", "upstream-timeout-ms=2000",
+                "--limit", "upstream-timeout-ms=10000",
                 "--limit", "max-connections=8192"]
         px = start_proxy(d, args, {"MOAT_SECRET_API": SECRET}, "soak")
         px.origin_sp = sp
@@ -314,7 +314,7 @@ def main():
         for t in ths:
             t.join(WAIT * 2)
         check(len(sts) == n and all(s == 504 for s in sts),
-              f"upstream stall past the 2 s timeout x{n}: all 504 "
+              f"upstream stall past the 10 s timeout x{n}: all 504 "
               f"({sorted(set(sts))})")
         faulty[1].stop()
         steady(px, base_fds, "after upstream stalls")
