@@ -70,23 +70,90 @@ jraw(char *buf, size_t len, size_t *off, const char *fmt, ...)
 		*off = *off + (size_t)n < len ? *off + (size_t)n : len - 1;
 }
 
+/*
+ * Appends s[0..n) like jraw would (truncating at len - 1), without a
+ * format string: one log line per request is on the hot path.
+ */
+static void
+jput(char *buf, size_t len, size_t *off, const char *s, size_t n)
+{
+	size_t	o = *off;
+
+	if (o >= len)
+		return;
+	if (n > len - 1 - o)
+		n = len - 1 - o;
+	memcpy(buf + o, s, n);
+	o += n;
+	buf[o] = '\0';
+	*off = o;
+}
+
+#define JLIT(buf, len, off, lit)	jput(buf, len, off, lit, sizeof(lit) - 1)
+
+static void
+jnum(char *buf, size_t len, size_t *off, long long v)
+{
+	char			 t[24];
+	size_t			 i = sizeof(t);
+	unsigned long long	 u = v < 0 ? 0ULL - (unsigned long long)v :
+				    (unsigned long long)v;
+
+	do {
+		t[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0 && i > 1);
+	if (v < 0)
+		t[--i] = '-';
+	jput(buf, len, off, t + i, sizeof(t) - i);
+}
+
+static void
+junum(char *buf, size_t len, size_t *off, unsigned long long u)
+{
+	char	t[24];
+	size_t	i = sizeof(t);
+
+	do {
+		t[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0 && i > 0);
+	jput(buf, len, off, t + i, sizeof(t) - i);
+}
+
+/* "YYYY-mm-ddTHH:MM:SS" of sec, formatted once per second. */
+static const char *
+log_second(time_t sec)
+{
+	static time_t	cached = (time_t)-1;
+	static char	ts[64];
+	struct tm	tm;
+
+	if (sec != cached) {
+		gmtime_r(&sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached = sec;
+	}
+	return ts;
+}
+
 void
 plog_request(struct conn *c)
 {
 	struct reqlog	*l = &c->log;
-	char		 line[2048], ts[64];
+	char		 line[2048], msd[5];
+	const char	*ts;
 	struct timespec	 now;
-	struct tm	 tm;
 	size_t		 o = 0;
 	long long	 ms;
+	long		 msec;
 	const char	*scheme;
 
 	if (c->px->logfd == -1 || l->logged || !l->active)
 		return;
 	l->logged = 1;
 	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&l->start.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	ts = log_second(l->start.tv_sec);
 	ms = (now.tv_sec - l->start.tv_sec) * 1000LL +
 	    (now.tv_nsec - l->start.tv_nsec) / 1000000;
 	if (strcmp(l->method, "CONNECT") == 0)
@@ -95,29 +162,49 @@ plog_request(struct conn *c)
 		scheme = "https";
 	else
 		scheme = "http";
-	jraw(line, sizeof(line), &o, "{\"time\":\"%s.%03ldZ\",\"run\":", ts,
-	    l->start.tv_nsec / 1000000);
+	msec = l->start.tv_nsec / 1000000;
+	msd[0] = '.';
+	msd[1] = (char)('0' + msec / 100 % 10);
+	msd[2] = (char)('0' + msec / 10 % 10);
+	msd[3] = (char)('0' + msec % 10);
+	msd[4] = 'Z';
+	JLIT(line, sizeof(line), &o, "{\"time\":\"");
+	jput(line, sizeof(line), &o, ts, strlen(ts));
+	jput(line, sizeof(line), &o, msd, sizeof(msd));
+	JLIT(line, sizeof(line), &o, "\",\"run\":");
 	jstr(line, sizeof(line), &o, c->px->run_id);
-	jraw(line, sizeof(line), &o, ",\"session\":%llu,\"method\":",
-	    (unsigned long long)c->id);
+	JLIT(line, sizeof(line), &o, ",\"session\":");
+	junum(line, sizeof(line), &o, (unsigned long long)c->id);
+	JLIT(line, sizeof(line), &o, ",\"method\":");
 	jstr(line, sizeof(line), &o, l->method[0] ? l->method : "-");
-	jraw(line, sizeof(line), &o, ",\"scheme\":\"%s\",\"host\":", scheme);
+	JLIT(line, sizeof(line), &o, ",\"scheme\":\"");
+	jput(line, sizeof(line), &o, scheme, strlen(scheme));
+	JLIT(line, sizeof(line), &o, "\",\"host\":");
 	jstr(line, sizeof(line), &o, l->host);
-	jraw(line, sizeof(line), &o, ",\"port\":%d,\"path\":", l->port);
+	JLIT(line, sizeof(line), &o, ",\"port\":");
+	jnum(line, sizeof(line), &o, l->port);
+	JLIT(line, sizeof(line), &o, ",\"path\":");
 	jstr(line, sizeof(line), &o, l->path);
-	jraw(line, sizeof(line), &o, ",\"status\":%d,\"bytes_up\":%llu,"
-	    "\"bytes_down\":%llu,\"duration_ms\":%lld,\"decision\":\"%s\","
-	    "\"injected\":[", l->status, (unsigned long long)l->up,
-	    (unsigned long long)l->down, ms < 0 ? 0 : ms,
-	    l->decision ? l->decision : "allow");
+	JLIT(line, sizeof(line), &o, ",\"status\":");
+	jnum(line, sizeof(line), &o, l->status);
+	JLIT(line, sizeof(line), &o, ",\"bytes_up\":");
+	junum(line, sizeof(line), &o, (unsigned long long)l->up);
+	JLIT(line, sizeof(line), &o, ",\"bytes_down\":");
+	junum(line, sizeof(line), &o, (unsigned long long)l->down);
+	JLIT(line, sizeof(line), &o, ",\"duration_ms\":");
+	jnum(line, sizeof(line), &o, ms < 0 ? 0 : ms);
+	JLIT(line, sizeof(line), &o, ",\"decision\":\"");
+	scheme = l->decision ? l->decision : "allow";
+	jput(line, sizeof(line), &o, scheme, strlen(scheme));
+	JLIT(line, sizeof(line), &o, "\",\"injected\":[");
 	if (l->injected[0] != '\0')
 		jstr(line, sizeof(line), &o, l->injected);
-	jraw(line, sizeof(line), &o, "]");
+	JLIT(line, sizeof(line), &o, "]");
 	if (l->error[0] != '\0') {
-		jraw(line, sizeof(line), &o, ",\"error\":");
+		JLIT(line, sizeof(line), &o, ",\"error\":");
 		jstr(line, sizeof(line), &o, l->error);
 	}
-	jraw(line, sizeof(line), &o, "}\n");
+	JLIT(line, sizeof(line), &o, "}\n");
 	if (o >= sizeof(line) - 1) {	/* truncated: keep it valid JSON */
 		o = 0;
 		jraw(line, sizeof(line), &o, "{\"time\":\"%s\",\"session\":"
