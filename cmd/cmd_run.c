@@ -823,25 +823,34 @@ setup_network(struct run *r, const char **bind, const char **seen_as,
 
 /*
  * `<engine> network rm` in a forked child, so that it runs while the
- * proxy stops and the firewall rule goes; the caller reaps it.
+ * container is removed, the proxy stops and the firewall rule goes; the
+ * caller reaps it.  While the container still holds its endpoint (the
+ * CLI was killed, or removal is under way) the engine refuses: retry,
+ * bounded.
  */
 static pid_t
 net_rm_start(struct run *r)
 {
-	char	err[1024];
-	pid_t	pid;
+	struct timespec	ts = { 0, 100 * 1000000 };
+	char		err[1024];
+	pid_t		pid;
+	int		i;
 
 	if (!r->have_net)
 		return 0;
 	r->have_net = 0;
 	if ((pid = fork()) == 0) {
 		signal(SIGCHLD, SIG_DFL);
-		if (rt_network_remove(r->rt.engine, r->net.name, err,
-		    sizeof(err)) == -1) {
-			log_warnx("%s", err);
-			_exit(1);
+		for (i = 0; i < 100; i++) {
+			if (rt_network_remove(r->rt.engine, r->net.name, err,
+			    sizeof(err)) == 0)
+				_exit(0);
+			if (strstr(err, "active endpoint") == NULL)
+				break;
+			nanosleep(&ts, NULL);
 		}
-		_exit(0);
+		log_warnx("%s", err);
+		_exit(1);
 	}
 	if (pid == -1 && rt_network_remove(r->rt.engine, r->net.name, err,
 	    sizeof(err)) == -1)
@@ -1151,6 +1160,13 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 	}
 	/* Never fetch an image behind the user's back. */
 	r->spec.pull_never = 1;
+	/*
+	 * With a per-run network, no --rm: the CLI then returns as soon as
+	 * the agent exited, and teardown removes the container while the
+	 * network goes (each ~0.1 s) instead of one after the other.
+	 */
+	if (r->have_net)
+		r->spec.remove = 0;
 
 	snprintf(path, sizeof(path), "%s/logs.txt", r->rec.dir);
 	if ((r->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
@@ -1287,6 +1303,8 @@ run_teardown(struct run *r)
 	}
 	if (r->have_spec && r->spec.tty && r->child > 0 && r->log_fd != -1)
 		save_tty_log(r);
+	/* The network goes while the container, proxy and rule go. */
+	netrm = net_rm_start(r);
 	/*
 	 * With --rm the CLI returns once the engine removed the container,
 	 * unless it was stopped early, killed, or failed (125).
@@ -1297,8 +1315,6 @@ run_teardown(struct run *r)
 	    rt_container_remove(r->rt.engine, r->spec.name, err,
 	    sizeof(err)) == -1)
 		log_warnx("%s", err);
-	/* The network goes while the proxy stops and the rule goes. */
-	netrm = net_rm_start(r);
 	if (r->proxy != NULL) {
 		deadline = evtimer_new(r->base, on_shutdown_deadline, r);
 		if (deadline != NULL)
