@@ -584,9 +584,15 @@ serialise_request(struct conn *c, struct evbuffer *out,
 	if (cred != NULL) {
 		ob_str(&o, cred->header);
 		ob_add(&o, ": ", 2);
-		/* the secret goes from its own memory to the output only */
+		/*
+		 * The secret goes from its own (sodium) memory to the TLS
+		 * layer by reference: no copy of it ever sits in malloc'd
+		 * buffers, where it would outlive the request unwiped.  The
+		 * value outlives every connection (freed in proxy_free()).
+		 */
 		ob_flush(&o);
-		evbuffer_add(out, cred->value, cred->vlen);
+		evbuffer_add_reference(out, cred->value, cred->vlen, NULL,
+		    NULL);
 		ob_add(&o, "\r\n", 2);
 	}
 	ob_add(&o, "\r\n", 2);	/* the empty line */

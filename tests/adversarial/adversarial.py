@@ -1086,10 +1086,7 @@ def hygiene_not_in_error_bodies():
         assert SECRET.encode() not in o and E.tok.encode() not in o, o[:200]
 
 
-@case("hygiene",
-      xfail="a core image of moat proxy holds the secret: the "
-            "MOAT_SECRET_* environment block and request buffers (plain "
-            "malloc) are dumped; only the sodium_malloc copy is excluded")
+@case("hygiene")
 def hygiene_not_in_core_dump():
     _auth_hash("api.test", E.api.sp)
     if shutil.which("gcore") is None:
