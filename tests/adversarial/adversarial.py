@@ -1091,14 +1091,34 @@ def hygiene_not_in_core_dump():
     _auth_hash("api.test", E.api.sp)
     if shutil.which("gcore") is None:
         raise AssertionError("gcore (gdb) not installed")
+    # A sanitized moat maps terabytes of shadow memory: its core image
+    # would fill the disk (79 GB seen).  The plain build runs this case.
+    with open(f"/proc/{E.px.p.pid}/maps") as m:
+        if "libasan" in m.read():
+            print("      (not run under ASan: the core image would be "
+                  "the shadow memory's size; the plain build checks it)")
+            return
     core = os.path.join(E.dir, "core")
     subprocess.run(["gcore", "-o", core, str(E.px.p.pid)],
                    capture_output=True, timeout=120)
     path = f"{core}.{E.px.p.pid}"
     assert os.path.exists(path), "gcore wrote no core"
-    with open(path, "rb") as f:
-        n = f.read().count(SECRET.encode())
-    os.unlink(path)
+    # Streamed: a sanitized moat's core is gigabytes (shadow memory).
+    needle, n, tail = SECRET.encode(), 0, b""
+    try:
+        with open(path, "rb") as f:
+            while True:
+                chunk = f.read(1 << 22)
+                if not chunk:
+                    break
+                buf = tail + chunk
+                n += buf.count(needle)
+                # keep a partial match at the end for the next chunk
+                tail = buf[-(len(needle) - 1):]
+                if tail.count(needle):
+                    n -= tail.count(needle)
+    finally:
+        os.unlink(path)
     eq(n, 0, "copies of the secret in the core image")
 
 
