@@ -323,8 +323,9 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 	switch (c->mode) {
 	case MODE_CONNECTING:
-		conn_error(c, 504, NULL, "connecting to %s timed out after "
-		    "%d ms", c->tdest.host, l->connect_timeout_ms);
+		/* c->dest: tdest is only set once the tunnel is open */
+		conn_error(c, 504, NULL, "connecting to %s:%d timed out after "
+		    "%d ms", c->dest.host, c->dest.port, l->connect_timeout_ms);
 		return;
 	case MODE_PEEK:
 	case MODE_HANDSHAKE:

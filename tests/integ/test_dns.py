@@ -796,14 +796,10 @@ class TestTimeout(Base):
         self.assertTrue(body.endswith(
             f" timed out after {CONNECT_TIMEOUT_MS} ms\n"), body)
 
-    @unittest.expectedFailure
     def test_silent_name_https_names_host(self):
-        # KNOWN BUG (proxy/conn.c:324): the CONNECT-phase timeout message
-        # uses c->tdest.host, which is set only once the tunnel is open,
-        # so it reads "connecting to  timed out" without the host.
-        print("\n  expected failure: CONNECT timeout message names no "
-              "host (proxy/conn.c:324 uses tdest before it is set)",
-              file=sys.stderr)
+        # Regression: the CONNECT-phase timeout message once used the
+        # tunnel's destination, set only once the tunnel is open, and
+        # read "connecting to  timed out" without the host.
         body = self.silent("https", 443)
         self.assertEqual(body, "moat: connecting to silent.test:443 timed "
                          f"out after {CONNECT_TIMEOUT_MS} ms\n")
