@@ -7,6 +7,8 @@
 #ifndef MOAT_CMD_H
 #define MOAT_CMD_H
 
+#include <stddef.h>
+
 #define EXIT_USAGE	2
 
 int	cmd_run(int argc, char **argv);		/* cmd_run.c */
@@ -19,6 +21,16 @@ int	cmd_list(int argc, char **argv);	/* cmd_runs.c */
 int	cmd_logs(int argc, char **argv);	/* cmd_runs.c */
 int	cmd_trace(int argc, char **argv);	/* cmd_runs.c */
 int	cmd_clean(int argc, char **argv);	/* cmd_runs.c */
+
+struct proxy_resolve;
+
+/*
+ * Parses --resolve HOST:PORT:ADDR as curl takes it (ADDR a numeric IPv4 or
+ * IPv6 address, with or without brackets) into res.  0, or -1 with err
+ * naming the flag and the expected form.
+ */
+int	cmd_parse_resolve(const char *s, struct proxy_resolve *res, char *err,
+	    size_t errlen);
 
 /* The help text of one command, or NULL when there is none. */
 const char *cmd_usage(const char *name);

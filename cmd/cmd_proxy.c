@@ -76,50 +76,6 @@ parse_listen(const char *s, char *addr, size_t alen, int *port)
 	return 0;
 }
 
-/* HOST:PORT:ADDR, curl-style; ADDR may be an IPv6 literal in brackets. */
-static int
-parse_resolve(const char *s, struct proxy_resolve *r, char *err,
-    size_t errlen)
-{
-	const char	*c1, *c2;
-	char		 tmp[80];
-	size_t		 n;
-
-	if ((c1 = strchr(s, ':')) == NULL || (c2 = strchr(c1 + 1, ':')) ==
-	    NULL)
-		goto bad;
-	if (host_normalize(s, (size_t)(c1 - s), r->host, sizeof(r->host)) ==
-	    -1)
-		goto bad;
-	{
-		char	*end;
-		long	 p = strtol(c1 + 1, &end, 10);
-
-		if (end != c2 || p < 1 || p > 65535)
-			goto bad;
-		r->port = (int)p;
-	}
-	n = strlen(c2 + 1);
-	if (n >= 2 && c2[1] == '[' && c2[n] == ']') {
-		if (n - 2 >= sizeof(tmp))
-			goto bad;
-		memcpy(tmp, c2 + 2, n - 2);
-		tmp[n - 2] = '\0';
-	} else {
-		if (n >= sizeof(tmp))
-			goto bad;
-		memcpy(tmp, c2 + 1, n + 1);
-	}
-	if (host_ip_family(tmp) == 0 || strlen(tmp) >= sizeof(r->addr))
-		goto bad;
-	memcpy(r->addr, tmp, strlen(tmp) + 1);
-	return 0;
- bad:
-	util_errf(err, errlen, "--resolve %s: want HOST:PORT:ADDR with a "
-	    "numeric ADDR", s);
-	return -1;
-}
-
 /*
  * NAME:HOSTPATTERN[,HOSTPATTERN...]:HEADER:PREFIX, where a pattern may
  * carry ":PORT", PREFIX holds no ':' and "basic=USER" means Basic with
@@ -444,7 +400,7 @@ cmd_proxy(int argc, char **argv)
 			break;
 		case 'r':
 			if (st->o.nresolve >= MAX_ITEMS ||
-			    parse_resolve(optarg, &st->resolve[st->o.nresolve],
+			    cmd_parse_resolve(optarg, &st->resolve[st->o.nresolve],
 			    err, sizeof(err)) == -1) {
 				log_errx("%s", err);
 				rc = EXIT_USAGE;
