@@ -13,6 +13,11 @@
  * prints "HELD N" once all are established and waits for SIGTERM/SIGINT
  * or the duration.
  *
+ * --rate R caps a keep-alive load at R requests/s in all (open loop):
+ * each of the C connections sends on its own schedule, one request every
+ * C/R seconds, and a connection that falls behind sends at once without
+ * bursting to catch up.  Without it every connection runs flat out.
+ *
  * Latency is measured per request: from writing the request (keep-alive)
  * or from starting the TCP connect (new connection per request) to the
  * last byte of the response.
@@ -61,6 +66,7 @@ enum cstate {
 	C_TLS,
 	C_WAITING,	/* request sent, reading the response */
 	C_HELD,		/* --hold: one response done, idling */
+	C_PACED,	/* --rate: waiting for the next request's turn */
 };
 
 struct conn;
@@ -92,6 +98,8 @@ struct lg {
 	int			 newconn;
 	long			 hold;		/* 0: load mode */
 	long			 max_requests;	/* 0: unlimited */
+	long			 rate;		/* req/s in all, 0: no cap */
+	double			 pace;		/* s between a conn's requests */
 
 	/* checks */
 	int			 expect_status;
@@ -146,12 +154,15 @@ struct conn {
 	int			 complete;
 	unsigned long		 nreq;		/* requests sent on it */
 	int			 got_bytes;	/* of the current response */
+	struct event		*pace_ev;	/* --rate */
+	struct timespec		 t_next;	/* --rate: next request's turn */
 };
 
 static volatile sig_atomic_t got_signal;
 
 static void	conn_start(struct lg *);
 static void	conn_send_request(struct conn *);
+static void	conn_request(struct conn *);
 
 static double
 ts_diff(const struct timespec *a, const struct timespec *b)
@@ -203,6 +214,8 @@ conn_free(struct conn *c)
 		bufferevent_free(c->bev);
 	if (c->fd != -1)	/* not owned by a bufferevent */
 		close(c->fd);
+	if (c->pace_ev != NULL)
+		event_free(c->pace_ev);
 	TAILQ_REMOVE(&c->lg->conns, c, entry);
 	free(c);
 }
@@ -340,7 +353,7 @@ response_done(struct conn *c)
 	}
 	llhttp_init(&c->parser, HTTP_RESPONSE, &lg->settings);
 	c->parser.data = c;
-	conn_send_request(c);
+	conn_request(c);
 }
 
 static void
@@ -356,6 +369,55 @@ conn_send_request(struct conn *c)
 	c->nreq++;
 	clock_gettime(CLOCK_MONOTONIC, &c->t_req);
 	bufferevent_write(c->bev, lg->req, lg->reqlen);
+}
+
+static void
+ts_add(struct timespec *t, double secs)
+{
+	long ns = t->tv_nsec + (long)((secs - (double)(time_t)secs) * 1e9);
+
+	t->tv_sec += (time_t)secs + ns / 1000000000L;
+	t->tv_nsec = ns % 1000000000L;
+}
+
+static void
+on_pace(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	ts_add(&c->t_next, c->lg->pace);
+	conn_send_request(c);
+}
+
+/* Sends the next request now, or (--rate) at its turn. */
+static void
+conn_request(struct conn *c)
+{
+	struct lg *lg = c->lg;
+	struct timespec now;
+	struct timeval tv;
+	double wait;
+
+	if (lg->rate == 0) {
+		conn_send_request(c);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	wait = ts_diff(&now, &c->t_next);
+	if (wait <= 0) {
+		/* Late: go now; more than a turn late: do not burst. */
+		if (wait < -lg->pace)
+			c->t_next = now;
+		ts_add(&c->t_next, lg->pace);
+		conn_send_request(c);
+		return;
+	}
+	c->state = C_PACED;
+	tv.tv_sec = (time_t)wait;
+	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
+	evtimer_add(c->pace_ev, &tv);
 }
 
 /* Feeds buffered input to llhttp; handles each complete response. */
@@ -469,7 +531,7 @@ read_connect_response(struct conn *c)
 	if (c->lg->https)
 		conn_start_tls(c);
 	else
-		conn_send_request(c);
+		conn_request(c);
 }
 
 static void
@@ -487,6 +549,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		read_response(c);
 		break;
 	case C_HELD:
+	case C_PACED:
 		conn_fail(c, "unexpected bytes on an idle connection");
 		break;
 	default:
@@ -504,7 +567,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		if (c->state == C_TLS) {
-			conn_send_request(c);
+			conn_request(c);
 			return;
 		}
 		if (lg->use_proxy && (lg->https || lg->tunnel)) {
@@ -514,7 +577,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		} else if (lg->https)
 			conn_start_tls(c);
 		else
-			conn_send_request(c);
+			conn_request(c);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
@@ -539,7 +602,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		    c->state == C_CONNECTING ? "connect" :
 		    c->state == C_PROXY_CONNECT ? "CONNECT" :
 		    c->state == C_TLS ? "TLS handshake" :
-		    c->state == C_HELD ? "idle connection" : "response", s);
+		    c->state == C_HELD || c->state == C_PACED ?
+		    "idle connection" : "response", s);
 		conn_fail(c, "error in %s", detail);
 		return;
 	}
@@ -550,8 +614,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		 * response): like curl, retry on a new connection when not
 		 * one byte of the response came back.
 		 */
-		if (c->state == C_WAITING && !c->got_bytes && c->nreq > 1 &&
-		    lg->hold == 0) {
+		if (((c->state == C_WAITING && !c->got_bytes &&
+		    c->nreq > 1) || c->state == C_PACED) && lg->hold == 0) {
 			lg->retries++;
 			conn_done(c, 1);
 			return;
@@ -588,6 +652,17 @@ conn_start(struct lg *lg)
 	llhttp_init(&c->parser, HTTP_RESPONSE, &lg->settings);
 	c->parser.data = c;
 	clock_gettime(CLOCK_MONOTONIC, &c->t_conn);
+	if (lg->rate > 0) {
+		if ((c->pace_ev = evtimer_new(lg->base, on_pace, c)) == NULL) {
+			record_error(lg, "evtimer_new failed");
+			conn_free(c);
+			return;
+		}
+		/* The connections' turns spread evenly over one interval. */
+		c->t_next = c->t_conn;
+		ts_add(&c->t_next, (double)((lg->started - 1) % lg->conc) /
+		    (double)lg->rate);
+	}
 	sa = (const struct sockaddr *)(lg->use_proxy ? &lg->proxy_sa :
 	    &lg->target_sa);
 	salen = lg->use_proxy ? lg->proxy_salen : lg->target_salen;
@@ -732,6 +807,8 @@ usage(void)
 "  -d, --duration SECS    measured time (default 5)\n"
 "  -w, --warmup SECS      unmeasured time first (default 1)\n"
 "  -n, --requests N       stop after N good responses (or the duration)\n"
+"      --rate R           at most R requests/s in all, paced per connection\n"
+"                         (keep-alive load only)\n"
 "      --new-conn         one new connection (and tunnel, TLS) per request\n"
 "      --hold N           open N connections, one request each, keep idle\n"
 "  -H, --header 'K: V'    extra request header (repeatable)\n"
@@ -982,6 +1059,7 @@ main(int argc, char **argv)
 		{ "duration",	 required_argument, NULL, 'd' },
 		{ "warmup",	 required_argument, NULL, 'w' },
 		{ "requests",	 required_argument, NULL, 'n' },
+		{ "rate",	 required_argument, NULL, 'r' },
 		{ "new-conn",	 no_argument,	    NULL, 'N' },
 		{ "hold",	 required_argument, NULL, 'O' },
 		{ "header",	 required_argument, NULL, 'H' },
@@ -1043,6 +1121,9 @@ main(int argc, char **argv)
 			lg.max_requests = parse_long(optarg, "requests", 1,
 			    LONG_MAX);
 			break;
+		case 'r':
+			lg.rate = parse_long(optarg, "rate", 1, 10000000);
+			break;
 		case 'N':
 			lg.newconn = 1;
 			break;
@@ -1096,6 +1177,22 @@ main(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		usage();
+	if (lg.rate > 0) {
+		if (lg.newconn || lg.hold > 0) {
+			fprintf(stderr, "loadgen: --rate works with a "
+			    "keep-alive load only\n");
+			return 2;
+		}
+		lg.pace = (double)lg.conc / (double)lg.rate;
+		/* An idle turn must stay well inside the read timeout. */
+		if (lg.pace > REQ_TIMEOUT_S / 2.0) {
+			fprintf(stderr, "loadgen: --rate %ld is too low for "
+			    "%d connections (at least %d)\n", lg.rate,
+			    lg.conc, (2 * lg.conc + REQ_TIMEOUT_S - 1) /
+			    REQ_TIMEOUT_S);
+			return 2;
+		}
+	}
 	if (parse_url(&lg, argv[optind]) == -1) {
 		fprintf(stderr, "loadgen: bad URL: %s\n", argv[optind]);
 		return 2;

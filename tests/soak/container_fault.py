@@ -40,8 +40,8 @@ hp=${p#*@}; hp=${hp%%/*}; host=${hp%:*}; port=${hp##*:}
 fds=()
 for i in $(seq 1 "$N"); do
 	exec {fd}<>"/dev/tcp/$host/$port" || break
-	printf 'CONNECT %s HTTP/1.1\r\nHost: %s\r\nProxy-Authorization: Bearer %s\r\n\r\n' \
-	    "$TARGET" "$TARGET" "$tok" >&"$fd"
+	printf 'CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s\r\n\r\n' "$TARGET" \
+	    "$TARGET" "Proxy-Authorization: Bearer $tok" >&"$fd"
 	fds+=("$fd")
 done
 ok=0

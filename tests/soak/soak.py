@@ -17,11 +17,14 @@ under runc and gVisor, against `moat proxy` on a Docker network's gateway
 and against `moat run` (tests/soak/container_fault.py).
 
 usage: soak.py [--smoke] [--duration S] [--warmup S] [--tunnels N]
-               [--plain N] [--container-tunnels N] [--json FILE]
+               [--plain N] [--tunnel-rate R] [--container-tunnels N]
+               [--json FILE]
   --smoke   about 40 s in all: 50 tunnels, 5 s of load, every fault
             (20 tunnels per killed container)
   default   the issue's soak: 1,000 tunnels, 2 min warm-up + 10 min,
             100 tunnels per killed container
+  --tunnel-rate R  cap the tunnel load at R req/s (moat_loadgen --rate;
+            default 1000, 0: flat out) so the plain load is not starved
 Environment: MOAT_BIN, MOAT_LOADGEN, MOAT_BENCH_ORIGIN (paths),
 MOAT_SOAK_IMAGE (default moat-agent:latest; needs bash and curl).
 Exits 1 on any error or failed check, 77 (skip) when all passed but
@@ -178,6 +181,38 @@ def tunnel_get(px, host, port, path="/tiny"):
         s.close()
 
 
+def cpu_ticks(pid):
+    """utime + stime of pid in clock ticks (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            st = f.read().rsplit(")", 1)[1].split()
+        return int(st[11]) + int(st[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def machine_ticks():
+    """(busy, niced, total) clock ticks of all CPUs, from /proc/stat
+    (niced: the idle-priority fuzzing campaign, for one)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4], v[1], sum(v)
+
+
+def cpu_shares(first, last, names):
+    """CPU use between two samples: per process in % of one core, and
+    the machine's busy share in % of all its cores."""
+    (t0, p0, m0), (t1, p1, m1) = first, last
+    hz = os.sysconf("SC_CLK_TCK")
+    secs = max(t1 - t0, 1e-9)
+    out = {n: round(100.0 * (p1[n] - p0[n]) / hz / secs, 1) for n in names}
+    total = max(m1[2] - m0[2], 1)
+    out["machine_busy_pct"] = round(100.0 * (m1[0] - m0[0]) / total, 1)
+    out["machine_niced_pct"] = round(100.0 * (m1[1] - m0[1]) / total, 1)
+    out["window_s"] = round(secs, 1)
+    return out
+
+
 def steady(px, base_fds, what):
     """After a fault: still serves, fds back to baseline, no CLOSE_WAIT."""
     pid = px.p.pid
@@ -198,6 +233,7 @@ def main():
     ap.add_argument("--tunnels", type=int)
     ap.add_argument("--plain", type=int)
     ap.add_argument("--container-tunnels", type=int)
+    ap.add_argument("--tunnel-rate", type=int, default=1000)
     ap.add_argument("--json")
     a = ap.parse_args()
     dur = a.duration or (5 if a.smoke else 600)
@@ -212,7 +248,8 @@ def main():
     faulty = []
     skipped = []
     res = {"mode": "smoke" if a.smoke else "soak", "tunnels": ntun,
-           "plain_conns": nplain, "duration_s": dur, "warmup_s": warm}
+           "plain_conns": nplain, "duration_s": dur, "warmup_s": warm,
+           "tunnel_rate_cap": a.tunnel_rate}
     try:
         ca = make_ca("moat soak CA")
         ca_crt, _ = write_pair(d, "ca", ca)
@@ -248,8 +285,9 @@ def main():
         want = hashlib.sha256(("Bearer " + SECRET).encode()).hexdigest()
         want += "\n"
         common = ["-x", px.url, "-d", str(dur), "-w", str(warm), "--json"]
+        rate = ["--rate", str(a.tunnel_rate)] if a.tunnel_rate else []
         tun = subprocess.Popen(
-            [loadgen] + common + ["-c", str(ntun), "--cacert", px.ca,
+            [loadgen] + common + rate + ["-c", str(ntun), "--cacert", px.ca,
                                   "--expect-body", want, "--label",
                                   "tunnels", f"https://api.test:{sp}/auth"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -259,11 +297,17 @@ def main():
                                   f"http://api.test:{hp}/tiny"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         samples = []
+        cpu = []   # (t, {process: ticks}, machine ticks) in the window
+        who = {"proxy": pid, "loadgen_tunnels": tun.pid,
+               "loadgen_plain": pl.pid, "origin": o.p.pid}
         t0 = time.time()
         rss_warm = None
         while tun.poll() is None or pl.poll() is None:
             t = time.time() - t0
             samples.append((round(t, 1), rss_kb(pid), fd_count(pid)))
+            if warm <= t <= warm + dur:
+                cpu.append((t, {n: cpu_ticks(p) for n, p in who.items()},
+                            machine_ticks()))
             if rss_warm is None and t >= warm + min(5.0, dur / 4):
                 rss_warm = rss_kb(pid)
             if t > warm + dur + 120:
@@ -288,6 +332,11 @@ def main():
             r = outs[name]
             if r.get("seconds"):
                 res[name + "_rps"] = round(r["requests"] / r["seconds"], 1)
+        if len(cpu) >= 2:
+            # % of one core per process; machine: % of all cores
+            res["cpu_pct"] = cpu_shares(cpu[0], cpu[-1], who)
+            res["cpus"] = os.cpu_count()
+        res["loadavg_end"] = os.getloadavg()
         res["rss_kb_after_warmup"] = rss_warm
         res["rss_kb_end"] = rss_end
         res["rss_kb_peak"] = max(s[1] for s in samples) if samples else 0
