@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "run_json.h"
+#include "json.h"
 #include "run_record.h"
 #include "run_clean.h"
 #include "util.h"

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "cmd.h"
-#include "run_json.h"
+#include "json.h"
 #include "run_record.h"
 #include "runtime.h"
 #include "sandbox.h"

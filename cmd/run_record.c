@@ -11,7 +11,7 @@
 
 #include <sodium.h>
 
-#include "run_json.h"
+#include "json.h"
 #include "run_record.h"
 #include "util.h"
 

@@ -23,6 +23,5 @@ moat_test(test_sandbox SOURCES unit/test_sandbox.c
 moat_test(test_status SOURCES unit/test_status.c
 	${PROJECT_SOURCE_DIR}/cmd/cmd_status.c
 	${PROJECT_SOURCE_DIR}/cmd/run_record.c
-	${PROJECT_SOURCE_DIR}/cmd/run_json.c
 	LIBS moat_sandbox moat_runtime moat_config moat_util LABELS docker)
 target_include_directories(test_status PRIVATE ${PROJECT_SOURCE_DIR}/cmd)

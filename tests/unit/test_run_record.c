@@ -1,4 +1,4 @@
-/* Unit tests: cmd/run_json.c and cmd/run_record.c. */
+/* Unit tests: util/json.c and cmd/run_record.c. */
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -11,7 +11,7 @@
 #include <sodium.h>
 
 #include "harness.h"
-#include "run_json.h"
+#include "json.h"
 #include "run_record.h"
 #include "util.h"
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "run_json.h"
+#include "json.h"
 #include "run_record.h"
 #include "util.h"
 

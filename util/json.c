@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "run_json.h"
+#include "json.h"
 #include "util.h"
 
 struct parser {

@@ -1,10 +1,11 @@
 /*
- * cmd/run_json: a small JSON reader for the files moat itself writes
- * (metadata.json, network.jsonl).  Bounded: input size is the caller's,
- * nesting depth at most JSON_MAX_DEPTH.  Plus a string escaper for writing.
+ * util/json: a small JSON reader for the files moat itself writes
+ * (metadata.json, network.jsonl) and the Docker Engine API's answers.
+ * Bounded: input size is the caller's, nesting depth at most
+ * JSON_MAX_DEPTH.  Plus a string escaper for writing.
  */
-#ifndef MOAT_RUN_JSON_H
-#define MOAT_RUN_JSON_H
+#ifndef MOAT_JSON_H
+#define MOAT_JSON_H
 
 #include <stddef.h>
 #include <stdio.h>
@@ -48,4 +49,4 @@ double		 json_get_num(const struct json *j, const char *key,
 /* Writes s as a JSON string literal (with quotes) to fp. */
 void		 json_write_str(FILE *fp, const char *s);
 
-#endif /* MOAT_RUN_JSON_H */
+#endif /* MOAT_JSON_H */
