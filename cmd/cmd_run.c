@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <arpa/inet.h>
@@ -771,41 +772,87 @@ setup_network(struct run *r, const char **bind, const char **seen_as,
 	return 0;
 }
 
-/*
- * `<engine> network rm` in a forked child, so that it runs while the
- * container is removed, the proxy stops and the firewall rule goes; the
- * caller reaps it.  While the container still holds its endpoint (the
- * CLI was killed, or removal is under way) the engine refuses: retry,
- * bounded.
- */
-static pid_t
-net_rm_start(struct run *r)
+/* Closes every descriptor from lowfd up. */
+static void
+close_from(int lowfd)
 {
-	struct timespec	ts = { 0, 100 * 1000000 };
-	char		err[1024];
-	pid_t		pid;
+	int fd;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0)
+		return;
+#endif
+	for (fd = lowfd; fd < 1024; fd++)
+		(void)close(fd);
+}
+
+/* Removes the run's network, retrying while the engine still lists the
+ * container's endpoint (its removal is under way), bounded. */
+static int
+net_rm_retry(const struct run *r, char *err, size_t errlen)
+{
+	struct timespec	ts = { 0, 20 * 1000000 };
 	int		i;
 
+	for (i = 0; i < 250; i++) {	/* 5 s */
+		if (rt_network_remove(r->rt.engine, r->net.name, err,
+		    errlen) == 0)
+			return 0;
+		if (strstr(err, "active endpoint") == NULL)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+/*
+ * Removes the per-run network after moat has exited: the container is
+ * gone by now (the engine removed it, or teardown did), so an empty
+ * internal network is all that is left, and removing it is the slowest
+ * engine call of a run (~0.1 s).  A detached grandchild -- its own
+ * session, stdio on /dev/null so that `$(moat run ...)` does not wait for
+ * it, no other descriptor -- does it; moat returns the agent's status
+ * without waiting.  Should it die first, the network is labelled with
+ * this (then dead) moat's pid, and the next `moat run` or `moat clean`
+ * removes it.  Without fork, synchronously.
+ */
+static void
+net_rm_detach(struct run *r)
+{
+	char	err[1024];
+	pid_t	pid, gc;
+	int	fd, status;
+
 	if (!r->have_net)
-		return 0;
+		return;
 	r->have_net = 0;
 	if ((pid = fork()) == 0) {
 		signal(SIGCHLD, SIG_DFL);
-		for (i = 0; i < 100; i++) {
-			if (rt_network_remove(r->rt.engine, r->net.name, err,
-			    sizeof(err)) == 0)
-				_exit(0);
-			if (strstr(err, "active endpoint") == NULL)
-				break;
-			nanosleep(&ts, NULL);
+		signal(SIGINT, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGTERM, SIG_DFL);
+		if (setsid() == -1 || (gc = fork()) == -1) {
+			(void)net_rm_retry(r, err, sizeof(err));
+			_exit(0);
 		}
-		log_warnx("%s", err);
-		_exit(1);
+		if (gc > 0)
+			_exit(0);
+		if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1) {
+			(void)dup2(fd, STDIN_FILENO);
+			(void)dup2(fd, STDOUT_FILENO);
+			(void)dup2(fd, STDERR_FILENO);
+		}
+		close_from(STDERR_FILENO + 1);
+		(void)setpriority(PRIO_PROCESS, 0, 10);
+		_exit(net_rm_retry(r, err, sizeof(err)) == 0 ? 0 : 1);
 	}
-	if (pid == -1 && rt_network_remove(r->rt.engine, r->net.name, err,
-	    sizeof(err)) == -1)
-		log_warnx("%s", err);
-	return pid;
+	if (pid == -1) {
+		if (net_rm_retry(r, err, sizeof(err)) == -1)
+			log_warnx("%s", err);
+		return;
+	}
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
 }
 
 static int
@@ -906,8 +953,13 @@ open_pipes(struct run *r, int wfd[2])
 			log_errx("cannot watch the container's output");
 			return -1;
 		}
-		/* Files and what epoll cannot watch get blocking writes. */
-		if (fstat(i + 1, &st) == 0 && !S_ISREG(st.st_mode) &&
+		/*
+		 * Pipes, sockets and terminals get a write event; files and
+		 * devices such as /dev/null (epoll refuses them) blocking
+		 * writes.
+		 */
+		if (fstat(i + 1, &st) == 0 && (S_ISFIFO(st.st_mode) ||
+		    S_ISSOCK(st.st_mode) || isatty(i + 1)) &&
 		    (r->out[i].wev = event_new(r->base, i + 1,
 		    EV_WRITE | EV_PERSIST, on_term_writable,
 		    &r->out[i])) != NULL) {
@@ -1110,13 +1162,6 @@ setup(struct run *r, const struct run_flags *f, struct granted *g)
 	}
 	/* Never fetch an image behind the user's back. */
 	r->spec.pull_never = 1;
-	/*
-	 * With a per-run network, no --rm: the CLI then returns as soon as
-	 * the agent exited, and teardown removes the container while the
-	 * network goes (each ~0.1 s) instead of one after the other.
-	 */
-	if (r->have_net)
-		r->spec.remove = 0;
 
 	snprintf(path, sizeof(path), "%s/logs.txt", r->rec.dir);
 	if ((r->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
@@ -1217,7 +1262,6 @@ run_teardown(struct run *r)
 	struct event	*deadline;
 	struct timeval	 tv = { SHUTDOWN_DEADLINE_S, 0 };
 	char		 err[1024];
-	pid_t		 netrm;
 	int		 i;
 
 	/* Set-up failed while the network was being created. */
@@ -1253,8 +1297,6 @@ run_teardown(struct run *r)
 	}
 	if (r->have_spec && r->spec.tty && r->child > 0 && r->log_fd != -1)
 		save_tty_log(r);
-	/* The network goes while the container, proxy and rule go. */
-	netrm = net_rm_start(r);
 	/*
 	 * With --rm the CLI returns once the engine removed the container,
 	 * unless it was stopped early, killed, or failed (125).
@@ -1278,17 +1320,17 @@ run_teardown(struct run *r)
 		proxy_free(r->proxy);
 		r->proxy = NULL;
 	}
-	if (r->have_fw && rt_firewall_remove(r->rec.id, err,
-	    sizeof(err)) == -1)
+	if (r->have_fw && rt_firewall_remove_bridge(r->rec.id, r->net.bridge,
+	    err, sizeof(err)) == -1)
 		log_warnx("%s", err);
 	r->have_fw = 0;
-	if (netrm > 0)
-		while (waitpid(netrm, NULL, 0) == -1 && errno == EINTR)
-			;
 	certs_ca_free(r->ca);
 	r->ca = NULL;
 	sodium_memzero(r->token, sizeof(r->token));
 	sodium_memzero(r->token_hex, sizeof(r->token_hex));
+	/* Last, with the secrets gone: the network, now that nothing is
+	 * attached to it. */
+	net_rm_detach(r);
 	if (r->have_spec)
 		rt_spec_free(&r->spec);
 	r->have_spec = 0;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "runtime.h"
 #include "rt_private.h"
 
@@ -114,6 +115,26 @@ rt_container_stop(enum rt_engine e, const char *name, int timeout_s,
 	    what, err, errlen);
 }
 
+/*
+ * DELETE target over the daemon's socket; absent (404) is not an error.
+ * 1 done, 0 no API (use the CLI), -1 refused or failed (err filled).
+ */
+static int
+api_delete(const char *target, const char *what, char *err, size_t errlen)
+{
+	char	*answer = NULL;
+	int	 status, r;
+
+	if ((r = rt_api_call("DELETE", target, NULL, RT_QUERY_TIMEOUT_MS,
+	    &status, &answer, err, errlen)) == 1 && status != 204 &&
+	    status != 200 && status != 404) {
+		rt_api_error(answer, status, what, err, errlen);
+		r = -1;
+	}
+	free(answer);
+	return r;
+}
+
 int
 rt_container_remove(enum rt_engine e, const char *name, char *err,
     size_t errlen)
@@ -130,6 +151,15 @@ rt_container_remove(enum rt_engine e, const char *name, char *err,
 		return -1;
 	}
 	snprintf(what, sizeof(what), "%s rm %s", argv[0], name);
+	if (e == RT_DOCKER) {
+		char	target[200];
+		int	r;
+
+		snprintf(target, sizeof(target), "/containers/%s?force=1",
+		    name);
+		if ((r = api_delete(target, what, err, errlen)) != 0)
+			return r == 1 ? 0 : -1;
+	}
 	return run_cmd(e == RT_APPLE ? argv_apple : argv,
 	    RT_QUERY_TIMEOUT_MS, 1, NULL, what, err, errlen);
 }
@@ -176,12 +206,19 @@ int
 rt_network_remove(enum rt_engine e, const char *name, char *err,
     size_t errlen)
 {
-	char	 what[200];
+	char	 what[200], target[200];
 	char	*argv[] = { (char *)rt_cli_name(e), "network", "rm",
 		    (char *)name, NULL };
+	int	 r;
 
 	if (network_args_ok(e, name, err, errlen) == -1)
 		return -1;
+	/* name_ok(): nothing in it needs escaping in a URL path. */
+	snprintf(target, sizeof(target), "/networks/%s", name);
+	snprintf(what, sizeof(what), "docker network rm %s", name);
+	if (e == RT_DOCKER && (r = api_delete(target, what, err, errlen)) !=
+	    0)
+		return r == 1 ? 0 : -1;
 	snprintf(what, sizeof(what), "%s network rm %s", argv[0], name);
 	return run_cmd(argv, RT_QUERY_TIMEOUT_MS, 1, NULL, what, err, errlen);
 }
@@ -247,6 +284,72 @@ bridge_from_kernel(struct rt_network *net)
 	return r;
 }
 
+/*
+ * POST /networks/create: 1 created (net->name, net->id set), 0 no API
+ * (use the CLI), -1 refused or failed (err filled).
+ */
+static int
+network_create_api(const char *name, const struct strvec *labels,
+    struct rt_network *net, char *err, size_t errlen)
+{
+	struct json	*j = NULL;
+	const char	*id, *eq;
+	char		*body = NULL, *answer = NULL, what[200];
+	size_t		 blen, i;
+	FILE		*fp;
+	int		 status, r;
+
+	if ((fp = open_memstream(&body, &blen)) == NULL) {
+		util_errf(err, errlen, "open_memstream: %s", strerror(errno));
+		return -1;
+	}
+	fputs("{\"Name\":", fp);
+	json_write_str(fp, name);
+	fputs(",\"Internal\":true,\"CheckDuplicate\":true,\"Labels\":{", fp);
+	for (i = 0; labels != NULL && i < labels->n; i++) {
+		char *k = xstrdup(labels->v[i]);
+
+		if ((eq = strchr(labels->v[i], '=')) != NULL)
+			k[eq - labels->v[i]] = '\0';
+		if (i > 0)
+			fputc(',', fp);
+		json_write_str(fp, k);
+		fputc(':', fp);
+		json_write_str(fp, eq != NULL ? eq + 1 : "");
+		free(k);
+	}
+	fputs("}}", fp);
+	if (fclose(fp) != 0) {
+		free(body);
+		util_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(what, sizeof(what), "docker network create %s", name);
+	r = rt_api_call("POST", "/networks/create", body, RT_QUERY_TIMEOUT_MS,
+	    &status, &answer, err, errlen);
+	free(body);
+	if (r != 1)
+		goto out;
+	if (status != 201 && status != 200) {
+		rt_api_error(answer, status, what, err, errlen);
+		r = -1;
+		goto out;
+	}
+	if ((j = json_parse(answer, strlen(answer), NULL, 0)) == NULL ||
+	    (id = json_get_str(j, "Id")) == NULL || *id == '\0') {
+		util_errf(err, errlen, "%s: the answer has no network id",
+		    what);
+		r = -1;
+		goto out;
+	}
+	snprintf(net->name, sizeof(net->name), "%s", name);
+	snprintf(net->id, sizeof(net->id), "%s", id);
+ out:
+	json_free(j);
+	free(answer);
+	return r;
+}
+
 int
 rt_network_create(enum rt_engine e, const char *name,
     const struct strvec *labels, struct rt_network *net, char *err,
@@ -263,6 +366,21 @@ rt_network_create(enum rt_engine e, const char *name,
 	memset(net, 0, sizeof(*net));
 	if (network_args_ok(e, name, err, errlen) == -1)
 		return -1;
+	if (e == RT_DOCKER && (r = network_create_api(name, labels, net, err,
+	    errlen)) != 0) {
+		if (r == -1)
+			goto out;
+		created = 1;
+		r = -1;
+		if (bridge_from_kernel(net) == 0) {
+			r = 0;
+			goto out;
+		}
+		memset(net, 0, sizeof(*net));
+		strvec_push(&argv, rt_cli_name(e));	/* for the inspect */
+		goto inspect;
+	}
+	r = -1;
 	strvec_push(&argv, rt_cli_name(e));
 	strvec_push(&argv, "network");
 	strvec_push(&argv, "create");
@@ -290,6 +408,7 @@ rt_network_create(enum rt_engine e, const char *name,
 	}
 	free(out);
 	out = NULL;
+ inspect:
 	inspect[4] = e == RT_DOCKER ?
 	    "{{.Id}}\n{{range .IPAM.Config}}{{.Gateway}} {{.Subnet}} {{end}}"
 	    "\n{{index .Options \"com.docker.network.bridge.name\"}}" :
@@ -410,6 +529,127 @@ is_orphan(const char *runs_dir, const char *id, const char *pidstr)
 	return 1;
 }
 
+/* Where a JSON listing keeps each entry's name and labels. */
+enum list_kind {
+	LIST_DOCKER_CONTAINERS,	/* "Names": ["/name"], "Labels" */
+	LIST_DOCKER_NETWORKS,	/* "Name", "Labels" */
+	LIST_APPLE,		/* "configuration": {"id", "labels"} */
+};
+
+/*
+ * Turns a JSON array listing (a daemon's or `container list`'s) into the
+ * CLI format's "name\trun\tpid\tkeep" lines in *out (malloc'd).  0, or
+ * -1 when it is not an array.
+ */
+static int
+labelled_lines(const char *text, enum list_kind kind, char **out)
+{
+	const char	*keys[3] = { RT_LABEL_RUN, RT_LABEL_PID, RT_LABEL_KEEP };
+	const struct json *it, *labels, *names, *conf;
+	struct json	*j;
+	const char	*name, *v[3];
+	size_t		 i, len;
+	FILE		*fp;
+	int		 k, bad;
+
+	*out = NULL;
+	if ((j = json_parse(text, strlen(text), NULL, 0)) == NULL ||
+	    j->type != JSON_ARRAY || (fp = open_memstream(out, &len)) ==
+	    NULL) {
+		json_free(j);
+		return -1;
+	}
+	for (i = 0; i < j->n; i++) {
+		it = j->items[i];
+		name = NULL;
+		labels = json_get(it, "Labels");
+		if (kind == LIST_DOCKER_NETWORKS)
+			name = json_get_str(it, "Name");
+		else if (kind == LIST_DOCKER_CONTAINERS) {
+			names = json_get(it, "Names");
+			if (names != NULL && names->type == JSON_ARRAY &&
+			    names->n > 0 && names->items[0]->type ==
+			    JSON_STRING)
+				name = names->items[0]->str;
+			if (name != NULL && *name == '/')
+				name++;
+		} else {
+			conf = json_get(it, "configuration");
+			name = json_get_str(conf, "id");
+			labels = json_get(conf, "labels");
+		}
+		bad = name == NULL || strpbrk(name, "\t\n") != NULL;
+		for (k = 0; k < 3; k++) {
+			if ((v[k] = json_get_str(labels, keys[k])) == NULL)
+				v[k] = "";
+			bad |= strpbrk(v[k], "\t\n") != NULL;
+		}
+		if (!bad)
+			fprintf(fp, "%s\t%s\t%s\t%s\n", name, v[0], v[1],
+			    v[2]);
+	}
+	json_free(j);
+	if (fclose(fp) != 0) {
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The same lines from the daemon's socket: GET /containers/json or
+ * /networks filtered on the moat.run label.  1, 0 (no API), -1.
+ */
+static int
+list_labelled_api(int networks, char **out, char *err, size_t errlen)
+{
+	/* filters={"label":["moat.run"]} */
+	const char	*q = "?filters=%7B%22label%22%3A%5B%22moat.run%22%5D%7D";
+	const char	*what = networks ? "listing moat networks" :
+			    "listing moat containers";
+	char		 target[128], *answer = NULL;
+	int		 status, r;
+
+	snprintf(target, sizeof(target), "%s%s%s", networks ? "/networks" :
+	    "/containers/json", q, networks ? "" : "&all=1");
+	if ((r = rt_api_call("GET", target, NULL, RT_QUERY_TIMEOUT_MS,
+	    &status, &answer, err, errlen)) != 1)
+		goto out;
+	r = -1;
+	if (status != 200)
+		rt_api_error(answer, status, what, err, errlen);
+	else if (labelled_lines(answer, networks ? LIST_DOCKER_NETWORKS :
+	    LIST_DOCKER_CONTAINERS, out) == -1)
+		util_errf(err, errlen, "%s: unexpected answer", what);
+	else
+		r = 1;
+ out:
+	free(answer);
+	return r;
+}
+
+/* Apple: `container list --all --format json` (it has no filters). */
+static int
+list_labelled_apple(char **out, char *err, size_t errlen)
+{
+	char	*argv[] = { "container", "list", "--all", "--format", "json",
+		    NULL };
+	char	*json = NULL;
+	int	 r = -1;
+
+	if (run_cmd(argv, RT_QUERY_TIMEOUT_MS, 0, &json,
+	    "listing moat containers", err, errlen) == -1)
+		return -1;
+	if (labelled_lines(json ? json : "", LIST_APPLE, out) == -1)
+		util_errf(err, errlen, "listing moat containers: `container "
+		    "list --format json` printed no JSON array");
+	else
+		r = 0;
+	free(json);
+	return r;
+}
+
 /* Lists "name\trun\tpid\tkeep" lines for containers or networks. */
 static int
 list_labelled(enum rt_engine e, int networks, char **out, char *err,
@@ -432,6 +672,13 @@ list_labelled(enum rt_engine e, int networks, char **out, char *err,
 	char *argv_net[] = { (char *)rt_cli_name(e), "network", "ls",
 	    "--filter", "label=moat.run", "--format", NULL, NULL };
 
+	int r;
+
+	if (e == RT_APPLE)
+		return list_labelled_apple(out, err, errlen);
+	if (e == RT_DOCKER &&
+	    (r = list_labelled_api(networks, out, err, errlen)) != 0)
+		return r == 1 ? 0 : -1;
 	argv_ps[6] = (char *)(e == RT_DOCKER ? fmt_docker_ps : fmt_podman_ps);
 	argv_net[6] = (char *)(e == RT_DOCKER ? fmt_docker : fmt_podman);
 	return run_cmd(networks ? argv_net : argv_ps, RT_QUERY_TIMEOUT_MS, 0,
@@ -470,11 +717,12 @@ rt_cleanup_orphans(enum rt_engine e, const char *runs_dir, int *nremoved,
 
 	if (nremoved != NULL)
 		*nremoved = 0;
-	if (e != RT_DOCKER && e != RT_PODMAN)
-		return 0;	/* Apple: --rm containers, no networks */
+	if (e != RT_DOCKER && e != RT_PODMAN && e != RT_APPLE)
+		return 0;
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	for (pass = 0; pass < 2; pass++) {	/* containers, then networks */
+	/* Containers, then networks (Apple: no per-run networks). */
+	for (pass = 0; pass < (e == RT_APPLE ? 1 : 2); pass++) {
 		free(out);
 		out = NULL;
 		if (list_labelled(e, pass, &out, e2, sizeof(e2)) == -1) {

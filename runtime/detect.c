@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "runtime.h"
 #include "rt_private.h"
 
@@ -210,6 +211,38 @@ daemon_version(struct rt_info *info, char *const argv[])
 }
 
 /*
+ * GET /info over the daemon's socket: the same three facts as the CLI
+ * query below, without its start-up.  0 with info filled, -1 when the
+ * API is not usable or did not answer 200 (the CLI then explains).
+ */
+static int
+probe_docker_api(struct rt_info *info)
+{
+	struct json	*j = NULL;
+	const char	*v, *os;
+	char		*answer = NULL, err[256];
+	int		 status, r = -1;
+
+	if (rt_api_call("GET", "/info", NULL, RT_QUERY_TIMEOUT_MS, &status,
+	    &answer, err, sizeof(err)) != 1 || status != 200)
+		goto out;
+	if ((j = json_parse(answer, strlen(answer), NULL, 0)) == NULL ||
+	    (v = json_get_str(j, "ServerVersion")) == NULL || *v == '\0')
+		goto out;
+	snprintf(info->version, sizeof(info->version), "%s", v);
+	info->gvisor = json_get(json_get(j, "Runtimes"), "runsc") != NULL;
+	os = json_get_str(j, "OperatingSystem");
+	info->desktop = !rt_host_is_linux() ||
+	    (os != NULL && strstr(os, "Docker Desktop") != NULL);
+	info->state = RT_STATE_READY;
+	r = 0;
+ out:
+	json_free(j);
+	free(answer);
+	return r;
+}
+
+/*
  * One query answers everything (each docker CLI call costs tens of ms):
  * the server version, the runtimes (gVisor: "runsc" among them) and the
  * operating system (desktop: "Docker Desktop").  A daemon that is down
@@ -225,6 +258,8 @@ probe_docker(struct rt_info *info)
 	size_t	 n;
 	int	 status, r = -1;
 
+	if (probe_docker_api(info) == 0)
+		return 0;
 	if (rt_query(argv_info, &out, &errout, &status, err,
 	    sizeof(err)) == -1) {
 		snprintf(info->reason, sizeof(info->reason),

@@ -5,9 +5,14 @@
  * jumped to from INPUT for the run's bridge, accepts the proxy port and
  * drops the rest.
  */
+#include <sys/wait.h>
+
 #include <arpa/inet.h>
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,40 +236,135 @@ bridge_ok(const char *s)
 	return 1;
 }
 
+/* The chain's rules after its declaration line, then the INPUT jump. */
+static void
+chain_rules(struct strvec *batch, const char *chain, const char *bridge,
+    const char *gateway, const char *port)
+{
+	if (gateway != NULL)
+		strvec_pushf(batch, "-A %s -p tcp -d %s --dport %s -j ACCEPT",
+		    chain, gateway, port);
+	strvec_pushf(batch, "-A %s -j DROP", chain);
+	strvec_pushf(batch, "-I INPUT -i %s -j %s", bridge, chain);
+}
+
 /*
- * One family's chain in one atomic `-restore --noflush` batch: declaring
- * the chain creates it, or flushes a leftover of the same name; any old
- * INPUT jump to it is deleted first, so adding twice never duplicates.
- * gateway NULL: drop everything (IPv6).
+ * One family's chain in one atomic `-restore --noflush` batch.  First
+ * without listing the table (the listing costs as much as the batch):
+ * "-N" fails the whole batch when the chain already exists -- a
+ * leftover, or a second add.  Then declaring the chain flushes it and
+ * any old INPUT jump to it is deleted first, so adding twice never
+ * duplicates.  gateway NULL: drop everything (IPv6).
  */
 static int
 add_family(const char *path, const char *chain, const char *bridge,
     const char *gateway, const char *port, char *err, size_t errlen)
 {
 	struct strvec	batch = STRVEC_INIT;
-	int		exists, r = -1;
+	char		e2[256];
+	int		exists, r;
 
+	strvec_pushf(&batch, "-N %s", chain);
+	chain_rules(&batch, chain, bridge, gateway, port);
+	r = ipt_restore(path, &batch, e2, sizeof(e2));
+	strvec_free(&batch);
+	if (r == 0)
+		return 0;
 	strvec_pushf(&batch, ":%s - [0:0]", chain);
-	if (undo_lines(path, chain, &batch, &exists, err, errlen) == -1)
-		goto out;
-	if (gateway != NULL)
-		strvec_pushf(&batch, "-A %s -p tcp -d %s --dport %s -j ACCEPT",
-		    chain, gateway, port);
-	strvec_pushf(&batch, "-A %s -j DROP", chain);
-	strvec_pushf(&batch, "-I INPUT -i %s -j %s", bridge, chain);
-	r = ipt_restore(path, &batch, err, errlen);
- out:
+	if ((r = undo_lines(path, chain, &batch, &exists, err, errlen)) == 0) {
+		chain_rules(&batch, chain, bridge, gateway, port);
+		r = ipt_restore(path, &batch, err, errlen);
+	}
 	strvec_free(&batch);
 	return r;
+}
+
+/* What one family's batch does: add the chain, or remove it. */
+struct fw_job {
+	const char	*chain;
+	const char	*bridge;	/* remove: NULL when unknown */
+	const char	*gateway;	/* add: NULL for IPv6 (drop all) */
+	const char	*port;
+	int		 add;
+};
+
+static int remove_chain(const char *, const char *, const char *, char *,
+    size_t);
+
+static int
+fw_job_run(const char *path, const struct fw_job *j, char *err,
+    size_t errlen)
+{
+	if (j->add)
+		return add_family(path, j->chain, j->bridge, j->gateway,
+		    j->port, err, errlen);
+	return remove_chain(path, j->chain, j->bridge, err, errlen);
+}
+
+/*
+ * Runs v4 with iptables and v6 with ip6tables (when installed) at the
+ * same time: IPv6 in a forked child whose message comes back over a
+ * pipe.  Each is one transaction; 0 when both succeeded, else -1 with the
+ * first failure in err.
+ */
+static int
+fw_both(const struct fw_job *v4, const struct fw_job *v6, char *err,
+    size_t errlen)
+{
+	char	*p4, *p6, e6[256];
+	size_t	 got = 0;
+	ssize_t	 n;
+	pid_t	 pid = -1;
+	int	 fds[2], st, r4, r6 = 0;
+
+	e6[0] = '\0';
+	p4 = iptables_path();
+	p6 = xtables_path("ip6tables");
+	if (p6 != NULL && pipe2(fds, O_CLOEXEC) == 0) {
+		if ((pid = fork()) == 0) {
+			/* Not the caller's SIGCHLD handler (moat run's). */
+			signal(SIGCHLD, SIG_DFL);
+			close(fds[0]);
+			if (fw_job_run(p6, v6, e6, sizeof(e6)) == 0)
+				_exit(0);
+			(void)!write(fds[1], e6, strlen(e6));
+			_exit(1);
+		}
+		close(fds[1]);
+		if (pid == -1)
+			close(fds[0]);
+	}
+	r4 = p4 == NULL ? -1 : fw_job_run(p4, v4, err, errlen);
+	if (p4 == NULL)
+		util_errf(err, errlen, "iptables: not found");
+	if (pid > 0) {
+		while (got < sizeof(e6) - 1 && ((n = read(fds[0], e6 + got,
+		    sizeof(e6) - 1 - got)) > 0 || (n == -1 && errno == EINTR)))
+			if (n > 0)
+				got += (size_t)n;
+		e6[got] = '\0';
+		close(fds[0]);
+		while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+			;
+		r6 = WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+		if (r6 == -1 && e6[0] == '\0')
+			snprintf(e6, sizeof(e6), "ip6tables: failed");
+	} else if (p6 != NULL)
+		r6 = fw_job_run(p6, v6, e6, sizeof(e6));
+	if (r4 == 0 && r6 == -1)
+		util_errf(err, errlen, "%s", e6);
+	free(p4);
+	free(p6);
+	return r4 == 0 && r6 == 0 ? 0 : -1;
 }
 
 int
 rt_firewall_add(const char *run_id, const char *bridge, const char *gateway,
     int port, char *err, size_t errlen)
 {
-	char		 chain[32], pbuf[16], e2[256], *path = NULL;
+	char		 chain[32], pbuf[16], e2[256];
 	struct in_addr	 a;
-	int		 r = -1;
+	int		 r;
 
 	if (chain_name(run_id, chain, sizeof(chain)) == -1 ||
 	    !bridge_ok(bridge) || gateway == NULL ||
@@ -283,34 +383,46 @@ rt_firewall_add(const char *run_id, const char *bridge, const char *gateway,
 		    "moat)) to block them");
 		return -1;
 	}
-	path = iptables_path();
 	snprintf(pbuf, sizeof(pbuf), "%d", port);
-	if (add_family(path, chain, bridge, gateway, pbuf, err, errlen) == -1)
-		goto out;
 	/*
 	 * IPv6: the bridge has a link-local address, so a container with
 	 * IPv6 on would reach host services on [::] through it; the proxy
 	 * is IPv4 only, so everything is dropped.
 	 */
-	free(path);
-	if ((path = xtables_path("ip6tables")) != NULL &&
-	    add_family(path, chain, bridge, NULL, pbuf, err, errlen) == -1)
-		goto out;
-	r = 0;
- out:
+	{
+		struct fw_job v4 = { chain, bridge, gateway, pbuf, 1 };
+		struct fw_job v6 = { chain, bridge, NULL, pbuf, 1 };
+
+		r = fw_both(&v4, &v6, err, errlen);
+	}
 	if (r == -1)
 		(void)rt_firewall_remove(run_id, e2, sizeof(e2));
-	free(path);
 	return r;
 }
 
-/* Removes chain and the INPUT rules jumping to it: one list, one batch. */
+/*
+ * Removes chain and the INPUT rules jumping to it.  With bridge (what
+ * rt_firewall_add() installed is known): one batch deleting exactly that,
+ * which fails as a whole when anything differs; then, and without bridge:
+ * one list, one batch.
+ */
 static int
-remove_chain(const char *path, const char *chain, char *err, size_t errlen)
+remove_chain(const char *path, const char *chain, const char *bridge,
+    char *err, size_t errlen)
 {
 	struct strvec	batch = STRVEC_INIT;
+	char		e2[256];
 	int		exists, r = -1;
 
+	if (bridge != NULL && bridge_ok(bridge)) {
+		strvec_pushf(&batch, "-D INPUT -i %s -j %s", bridge, chain);
+		strvec_pushf(&batch, "-F %s", chain);
+		strvec_pushf(&batch, "-X %s", chain);
+		r = ipt_restore(path, &batch, e2, sizeof(e2));
+		strvec_free(&batch);
+		if (r == 0)
+			return 0;
+	}
 	if (undo_lines(path, chain, &batch, &exists, err, errlen) == -1)
 		goto out;
 	if (exists) {
@@ -326,8 +438,15 @@ remove_chain(const char *path, const char *chain, char *err, size_t errlen)
 int
 rt_firewall_remove(const char *run_id, char *err, size_t errlen)
 {
-	char	chain[32], *path;
-	int	r;
+	return rt_firewall_remove_bridge(run_id, NULL, err, errlen);
+}
+
+int
+rt_firewall_remove_bridge(const char *run_id, const char *bridge, char *err,
+    size_t errlen)
+{
+	struct fw_job	v4, v6;
+	char		chain[32];
 
 	if (chain_name(run_id, chain, sizeof(chain)) == -1) {
 		util_errf(err, errlen, "host firewall rule: bad run id");
@@ -335,12 +454,9 @@ rt_firewall_remove(const char *run_id, char *err, size_t errlen)
 	}
 	if (!rt_firewall_capable())
 		return 0;	/* nothing we could have added */
-	path = iptables_path();
-	r = remove_chain(path, chain, err, errlen);
-	free(path);
-	if ((path = xtables_path("ip6tables")) != NULL &&
-	    remove_chain(path, chain, err, errlen) == -1)
-		r = -1;
-	free(path);
-	return r;
+	memset(&v4, 0, sizeof(v4));
+	v4.chain = chain;
+	v4.bridge = bridge;
+	v6 = v4;
+	return fw_both(&v4, &v6, err, errlen);
 }

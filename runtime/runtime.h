@@ -303,6 +303,10 @@ int	rt_firewall_add(const char *run_id, const char *bridge,
 
 /* Removes the run's chain and its INPUT jump; absent is not an error. */
 int	rt_firewall_remove(const char *run_id, char *err, size_t errlen);
+/* The same, quicker when bridge (as given to rt_firewall_add()) is
+ * known: one batch per family instead of a listing and a batch. */
+int	rt_firewall_remove_bridge(const char *run_id, const char *bridge,
+	    char *err, size_t errlen);
 
 /* ---- orphans -------------------------------------------------------- */
 
@@ -315,6 +319,10 @@ int	rt_firewall_remove(const char *run_id, char *err, size_t errlen);
  * *nremoved (may be NULL) gets the number of containers + networks
  * removed.  0, or -1 when the engine could not be queried or something
  * could not be removed (err says what; the rest is still done).
+ * Docker lists over the daemon's socket when it can (rt_api_*), else
+ * `ps -a` / `network ls` with a label filter; Apple (containers only, it
+ * has no per-run networks): `container list --all --format json`, then
+ * `container delete --force NAME`.
  */
 int	rt_cleanup_orphans(enum rt_engine e, const char *runs_dir,
 	    int *nremoved, char *err, size_t errlen);

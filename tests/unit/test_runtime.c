@@ -673,6 +673,67 @@ test_apple_lifecycle(void)
 	fake_on_path(0, "ready");
 }
 
+/*
+ * What a SIGKILLed moat left running under Apple's runtime: found with
+ * `container list --all --format json`, removed with `container delete`.
+ */
+static void
+test_apple_orphans(void)
+{
+	char	 list[PATH_MAX + 32], err[512], *log, *want;
+	FILE	*fp;
+	int	 n = -1;
+	long	 me = (long)getpid();
+
+	snprintf(list, sizeof(list), "%s/apple-list.json", tmpdir);
+	fp = fopen(list, "w");
+	/* A dead moat's, a live one's (ours), a kept one, someone else's. */
+	fprintf(fp, "[\n"
+	    "  {\"status\": \"running\", \"configuration\": {\"id\": "
+	    "\"moat-run-dead\", \"labels\": {\"moat.run\": \"run-dead\", "
+	    "\"moat.pid\": \"999999999\"}, \"image\": {\"reference\": "
+	    "\"moat-agent:latest\"}}, \"networks\": []},\n"
+	    "  {\"status\": \"running\", \"configuration\": {\"id\": "
+	    "\"moat-run-live\", \"labels\": {\"moat.run\": \"run-live\", "
+	    "\"moat.pid\": \"%ld\"}}},\n"
+	    "  {\"status\": \"stopped\", \"configuration\": {\"id\": "
+	    "\"moat-run-kept\", \"labels\": {\"moat.run\": \"run-kept\", "
+	    "\"moat.pid\": \"999999999\", \"moat.keep\": \"1\"}}},\n"
+	    "  {\"status\": \"running\", \"configuration\": {\"id\": "
+	    "\"webserver\", \"labels\": {}}}\n"
+	    "]\n", me);
+	fclose(fp);
+	setenv("FAKE_CONTAINER_LIST", list, 1);
+	fake_on_path(1, "ready");
+	CHECK_INT(rt_cleanup_orphans(RT_APPLE, NULL, &n, err, sizeof(err)),
+	    0);
+	CHECK_INT(n, 1);
+	log = slurp(logpath);
+	want = xstrdup("container list --all --format json\n"
+	    "container delete --force moat-run-dead\n");
+	CHECK_STR(log, want);
+	free(want);
+	free(log);
+	/* Not JSON: an error naming the command, nothing removed. */
+	fp = fopen(list, "w");
+	fputs("ID  IMAGE  STATE\n", fp);
+	fclose(fp);
+	fake_on_path(1, "ready");
+	CHECK_INT(rt_cleanup_orphans(RT_APPLE, NULL, &n, err, sizeof(err)),
+	    -1);
+	CHECK_INT(n, 0);
+	CHECK_STR(err, "listing moat containers: `container list --format "
+	    "json` printed no JSON array");
+	/* The system stopped: the CLI's own message. */
+	fake_on_path(1, "not-running");
+	CHECK_INT(rt_cleanup_orphans(RT_APPLE, NULL, &n, err, sizeof(err)),
+	    -1);
+	CHECK_CONTAINS(err, "listing moat containers: ");
+	unsetenv("FAKE_CONTAINER_LIST");
+	unlink(list);
+	fake_on_path(0, "ready");
+}
+
 /* ---- Docker, for real ------------------------------------------------ */
 
 static void
@@ -684,13 +745,112 @@ test_docker_probe(void)
 	char		*v;
 
 	v = sh_out(argv, NULL);
-	CHECK_INT(rt_probe(RT_DOCKER, &info), 0);
-	CHECK_INT(info.state, RT_STATE_READY);
-	CHECK_STR(info.version, v);
-	CHECK(*info.version != '\0');
-	CHECK_INT(info.gvisor, 1);	/* runsc is registered here */
-	CHECK_INT(info.desktop, 0);
+	/* Over the daemon's socket (the default), then through the CLI. */
+	for (int cli = 0; cli < 2; cli++) {
+		if (cli)
+			setenv("MOAT_DOCKER_API", "0", 1);
+		memset(&info, 0, sizeof(info));
+		CHECK_INT(rt_probe(RT_DOCKER, &info), 0);
+		CHECK_INT(info.state, RT_STATE_READY);
+		CHECK_STR(info.version, v);
+		CHECK(*info.version != '\0');
+		CHECK_INT(info.gvisor, 1);	/* runsc is registered here */
+		CHECK_INT(info.desktop, 0);
+	}
+	unsetenv("MOAT_DOCKER_API");
 	free(v);
+}
+
+/* When moat may talk to the daemon's socket itself, and which one. */
+static void
+test_api_socket(void)
+{
+	char	path[256], cfg[PATH_MAX + 64], home[PATH_MAX + 16];
+	char	*oldhome = getenv("HOME") ? xstrdup(getenv("HOME")) : NULL;
+	FILE	*fp;
+
+	unsetenv("DOCKER_HOST");
+	unsetenv("DOCKER_CONTEXT");
+	unsetenv("DOCKER_CONFIG");
+	unsetenv("MOAT_DOCKER_API");
+	snprintf(home, sizeof(home), "%s/apihome", tmpdir);
+	mkdir(home, 0700);
+	snprintf(cfg, sizeof(cfg), "%s/.docker", home);
+	mkdir(cfg, 0700);
+	setenv("HOME", home, 1);
+	CHECK_INT(rt_api_socket(path, sizeof(path)), 1);
+	CHECK_STR(path, "/var/run/docker.sock");
+	setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock", 1);
+	CHECK_INT(rt_api_socket(path, sizeof(path)), 1);
+	CHECK_STR(path, "/run/user/1000/docker.sock");
+	/* The CLI for anything but a local socket, and when told to. */
+	setenv("DOCKER_HOST", "tcp://127.0.0.1:2375", 1);
+	CHECK_INT(rt_api_socket(path, sizeof(path)), 0);
+	setenv("DOCKER_HOST", "ssh://me@host", 1);
+	CHECK_INT(rt_api_socket(path, sizeof(path)), 0);
+	setenv("DOCKER_HOST", "unix://relative.sock", 1);
+	CHECK_INT(rt_api_socket(path, sizeof(path)), 0);
+	unsetenv("DOCKER_HOST");
+	setenv("MOAT_DOCKER_API", "0", 1);
+	CHECK_INT(rt_api_socket(path, sizeof(path)), 0);
+	unsetenv("MOAT_DOCKER_API");
+	setenv("DOCKER_CONTEXT", "colima", 1);
+	CHECK_INT(rt_api_socket(path, sizeof(path)), 0);
+	setenv("DOCKER_CONTEXT", "default", 1);
+	CHECK_INT(rt_api_socket(path, sizeof(path)), 1);
+	unsetenv("DOCKER_CONTEXT");
+	/* A context chosen with `docker context use`, in config.json. */
+	snprintf(cfg, sizeof(cfg), "%s/.docker/config.json", home);
+	fp = fopen(cfg, "w");
+	fputs("{\"auths\": {}, \"currentContext\": \"rootless\"}\n", fp);
+	fclose(fp);
+	CHECK_INT(rt_api_socket(path, sizeof(path)), 0);
+	fp = fopen(cfg, "w");
+	fputs("{\"currentContext\": \"default\"}\n", fp);
+	fclose(fp);
+	CHECK_INT(rt_api_socket(path, sizeof(path)), 1);
+	fp = fopen(cfg, "w");
+	fputs("{\"currentContext\": ", fp);	/* unreadable: the CLI */
+	fclose(fp);
+	CHECK_INT(rt_api_socket(path, sizeof(path)), 0);
+	/* DOCKER_HOST wins over a context, as in the CLI. */
+	setenv("DOCKER_HOST", "unix:///var/run/docker.sock", 1);
+	CHECK_INT(rt_api_socket(path, sizeof(path)), 1);
+	unsetenv("DOCKER_HOST");
+	unlink(cfg);
+	if (oldhome != NULL)
+		setenv("HOME", oldhome, 1);
+	free(oldhome);
+}
+
+/* The socket's answers, and its failures, against the real daemon. */
+static void
+test_api_call(void)
+{
+	char	*answer = NULL, err[512], sock[PATH_MAX + 32];
+	int	 status = 0;
+
+	CHECK_INT(rt_api_call("GET", "/_ping", NULL, 5000, &status, &answer,
+	    err, sizeof(err)), 1);
+	CHECK_INT(status, 200);
+	CHECK_STR(answer, "OK");
+	free(answer);
+	/* A daemon error: its message and the status. */
+	CHECK_INT(rt_api_call("GET", "/networks/moat-no-such-network", NULL,
+	    5000, &status, &answer, err, sizeof(err)), 1);
+	CHECK_INT(status, 404);
+	rt_api_error(answer, status, "docker network inspect x", err,
+	    sizeof(err));
+	CHECK_STR(err, "docker network inspect x: network "
+	    "moat-no-such-network not found (HTTP 404)");
+	free(answer);
+	/* Nobody on the socket: 0, so the caller asks the CLI. */
+	snprintf(sock, sizeof(sock), "unix://%s/none.sock", tmpdir);
+	setenv("DOCKER_HOST", sock, 1);
+	CHECK_INT(rt_api_call("GET", "/_ping", NULL, 5000, &status, &answer,
+	    err, sizeof(err)), 0);
+	CHECK(answer == NULL);
+	unsetenv("DOCKER_HOST");
 }
 
 
@@ -726,12 +886,17 @@ test_docker_without_runsc(void)
 	struct rt_info	info;
 	char		path[PATH_MAX + 8192];
 
-	/* The real daemon, with runsc removed from its runtime list. */
+	/*
+	 * The real daemon, with runsc removed from its runtime list by a
+	 * wrapper of the CLI (so moat must use the CLI, not the socket).
+	 */
 	snprintf(path, sizeof(path), "%s/no-runsc:%s", fakedir, orig_path);
 	setenv("PATH", path, 1);
+	setenv("MOAT_DOCKER_API", "0", 1);
 	CHECK_INT(rt_probe(RT_DOCKER, &info), 0);
 	CHECK_INT(info.state, RT_STATE_READY);
 	CHECK_INT(info.gvisor, 0);
+	unsetenv("MOAT_DOCKER_API");
 	setenv("PATH", orig_path, 1);
 	CHECK_INT(rt_probe(RT_DOCKER, &info), 0);
 	CHECK_INT(info.gvisor, 1);
@@ -748,7 +913,7 @@ docker_ok(char *const argv[])
 }
 
 static void
-test_network(void)
+network_checks(void)
 {
 	struct rt_network	 net;
 	struct strvec		 labels = STRVEC_INIT;
@@ -810,6 +975,16 @@ test_network(void)
 	/* Cleanup even when a check above failed. */
 	(void)rt_network_remove(RT_DOCKER, name, err, sizeof(err));
 	strvec_free(&labels);
+}
+
+/* Create, inspect, refuse, remove: over the socket, then with the CLI. */
+static void
+test_network(void)
+{
+	network_checks();
+	setenv("MOAT_DOCKER_API", "0", 1);
+	network_checks();
+	unsetenv("MOAT_DOCKER_API");
 }
 
 static void
@@ -1278,7 +1453,7 @@ dead_pid(void)
 }
 
 static void
-test_orphans(void)
+orphans_checks(void)
 {
 	char	 img[64], cdead[64], clive[64], ckeep[64], ndead[64];
 	char	 runsdir[PATH_MAX + 8], md[PATH_MAX + 64], err[1024];
@@ -1379,6 +1554,16 @@ test_orphans(void)
 	}
 }
 
+/* Orphans found and removed over the socket, then with the CLI. */
+static void
+test_orphans(void)
+{
+	orphans_checks();
+	setenv("MOAT_DOCKER_API", "0", 1);
+	orphans_checks();
+	unsetenv("MOAT_DOCKER_API");
+}
+
 /* ---- Podman (live, where installed) ---------------------------------- */
 
 static int
@@ -1442,7 +1627,10 @@ main(int argc, char **argv)
 	RUN(test_apple_states);
 	RUN(test_apple_detect);
 	RUN(test_apple_lifecycle);
+	RUN(test_apple_orphans);
 	RUN(test_docker_probe);
+	RUN(test_api_socket);
+	RUN(test_api_call);
 	RUN(test_image_present);
 	RUN(test_docker_down);
 	RUN(test_docker_without_runsc);

@@ -1,0 +1,332 @@
+/*
+ * The Docker Engine API over the daemon's unix socket, for the engine
+ * calls on a run's critical path: each `docker` CLI invocation costs
+ * 25-40 ms of Go start-up before it asks the daemon anything; the same
+ * question over the socket costs the daemon's time only.
+ *
+ * Only for the daemon the CLI itself would talk to: DOCKER_HOST unset or
+ * unix://PATH, and no context other than "default" selected (DOCKER_CONTEXT,
+ * or currentContext in the CLI's config.json).  Anything else -- a tcp or
+ * ssh DOCKER_HOST, a context, MOAT_DOCKER_API=0, a socket that is missing
+ * or refuses us -- answers "use the CLI", which then says what is wrong in
+ * the CLI's own words.
+ *
+ * One request per connection (Connection: close), blocking I/O under one
+ * deadline, the answer bounded by RT_API_MAX_ANSWER.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "rt_private.h"
+
+#define RT_API_MAX_ANSWER	(4 << 20)
+#define RT_API_DEFAULT_SOCK	"/var/run/docker.sock"
+
+/* 1 when the CLI's config.json selects a context other than "default". */
+static int
+config_selects_context(void)
+{
+	const char	*dir = getenv("DOCKER_CONFIG"), *home = getenv("HOME");
+	const char	*cur;
+	char		 path[4096], *data = NULL;
+	size_t		 len;
+	struct json	*j;
+	int		 r = 0;
+
+	if (dir != NULL && *dir != '\0')
+		snprintf(path, sizeof(path), "%s/config.json", dir);
+	else if (home != NULL && *home != '\0')
+		snprintf(path, sizeof(path), "%s/.docker/config.json", home);
+	else
+		return 0;
+	if (util_read_file(path, 1 << 20, &data, &len) == -1)
+		return 0;	/* no config: the default context */
+	if (strstr(data, "currentContext") == NULL) {
+		free(data);
+		return 0;
+	}
+	if ((j = json_parse(data, len, NULL, 0)) == NULL)
+		r = 1;		/* cannot tell: let the CLI decide */
+	else if ((cur = json_get_str(j, "currentContext")) != NULL &&
+	    *cur != '\0' && strcmp(cur, "default") != 0)
+		r = 1;
+	json_free(j);
+	free(data);
+	return r;
+}
+
+int
+rt_api_socket(char *path, size_t len)
+{
+	const char *host = getenv("DOCKER_HOST");
+	const char *ctx = getenv("DOCKER_CONTEXT");
+	const char *off = getenv("MOAT_DOCKER_API");
+
+	if (off != NULL && strcmp(off, "0") == 0)
+		return 0;
+	if (ctx != NULL && *ctx != '\0' && strcmp(ctx, "default") != 0)
+		return 0;
+	if (host == NULL || *host == '\0') {
+		if (config_selects_context())
+			return 0;
+		host = "unix://" RT_API_DEFAULT_SOCK;
+	}
+	if (strncmp(host, "unix://", 7) != 0 || host[7] != '/' ||
+	    strlen(host + 7) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
+	    strlen(host + 7) >= len)
+		return 0;
+	snprintf(path, len, "%s", host + 7);
+	return 1;
+}
+
+static long
+ms_left(const struct timespec *end)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (end->tv_sec - now.tv_sec) * 1000 +
+	    (end->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* Waits for events on fd until the deadline: 1 ready, 0 timed out. */
+static int
+wait_fd(int fd, short events, const struct timespec *end)
+{
+	struct pollfd	pfd = { fd, events, 0 };
+	long		left;
+	int		n;
+
+	for (;;) {
+		if ((left = ms_left(end)) <= 0)
+			return 0;
+		if ((n = poll(&pfd, 1, (int)left)) > 0)
+			return 1;
+		if (n == -1 && errno != EINTR)
+			return 1;	/* the next read/write says why */
+	}
+}
+
+/*
+ * Decodes a chunked body in place: *len in, the decoded length out.
+ * 0, or -1 when it is malformed or truncated.
+ */
+static int
+dechunk(char *b, size_t *len)
+{
+	size_t	in = 0, out = 0, n;
+	char	*end;
+
+	for (;;) {
+		if (in >= *len)
+			return -1;
+		errno = 0;
+		n = strtoul(b + in, &end, 16);
+		if (end == b + in || errno != 0)
+			return -1;
+		if ((end = memchr(end, '\n', *len - (size_t)(end - b))) ==
+		    NULL)
+			return -1;
+		in = (size_t)(end - b) + 1;
+		if (n == 0)
+			break;
+		if (n > *len - in)
+			return -1;
+		memmove(b + out, b + in, n);
+		out += n;
+		in += n;
+		if (in < *len && b[in] == '\r')
+			in++;
+		if (in < *len && b[in] == '\n')
+			in++;
+	}
+	*len = out;
+	b[out] = '\0';
+	return 0;
+}
+
+/* The value of header name in head (NUL-terminated), copied; "" if none. */
+static void
+header(const char *head, const char *name, char *buf, size_t len)
+{
+	const char	*p = head;
+	size_t		 nl = strlen(name), n;
+
+	buf[0] = '\0';
+	while ((p = strchr(p, '\n')) != NULL) {
+		p++;
+		if (strncasecmp(p, name, nl) != 0 || p[nl] != ':')
+			continue;
+		p += nl + 1;
+		p += strspn(p, " \t");
+		n = strcspn(p, "\r\n");
+		snprintf(buf, len, "%.*s", (int)n, p);
+		return;
+	}
+}
+
+/*
+ * Splits a whole HTTP/1.1 answer (NUL-terminated, len bytes) into the
+ * status and the body, moved to the start of buf.  0 or -1.
+ */
+static int
+parse_answer(char *buf, size_t len, int *status, size_t *bodylen)
+{
+	char	*sep, val[64];
+	size_t	 hl, bl;
+	char	*end;
+	long	 cl;
+
+	if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ' ||
+	    (sep = strstr(buf, "\r\n\r\n")) == NULL)
+		return -1;
+	*status = (int)strtol(buf + 9, &end, 10);
+	if (end != buf + 12 || *status < 100 || *status > 599)
+		return -1;
+	*sep = '\0';
+	hl = (size_t)(sep - buf) + 4;
+	bl = len - hl;
+	header(buf, "Transfer-Encoding", val, sizeof(val));
+	if (strcasecmp(val, "chunked") == 0) {
+		memmove(buf, buf + hl, bl + 1);
+		if (dechunk(buf, &bl) == -1)
+			return -1;
+	} else {
+		header(buf, "Content-Length", val, sizeof(val));
+		if (val[0] != '\0') {
+			errno = 0;
+			cl = strtol(val, &end, 10);
+			if (*end != '\0' || errno != 0 || cl < 0 ||
+			    (size_t)cl > bl)
+				return -1;
+			bl = (size_t)cl;
+		}
+		memmove(buf, buf + hl, bl);
+		buf[bl] = '\0';
+	}
+	*bodylen = bl;
+	return 0;
+}
+
+int
+rt_api_call(const char *method, const char *target, const char *body,
+    int timeout_ms, int *status, char **answer, char *err, size_t errlen)
+{
+	struct sockaddr_un	 sun;
+	struct timespec		 end;
+	char			*req = NULL, *buf = NULL;
+	size_t			 off = 0, len = 0, cap = 0, bodylen;
+	ssize_t			 n;
+	int			 fd = -1, r = -1, reqlen;
+
+	*answer = NULL;
+	*status = 0;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (!rt_api_socket(sun.sun_path, sizeof(sun.sun_path)))
+		return 0;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		close(fd);
+		return 0;	/* down, missing, not ours: the CLI says */
+	}
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += timeout_ms / 1000;
+	end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (end.tv_nsec >= 1000000000) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000;
+	}
+	reqlen = asprintf(&req, "%s %s HTTP/1.1\r\nHost: docker\r\n"
+	    "User-Agent: moat\r\nConnection: close\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+	    method, target, body ? strlen(body) : 0, body ? body : "");
+	if (reqlen < 0) {
+		req = NULL;
+		util_errf(err, errlen, "Docker API: out of memory");
+		goto out;
+	}
+	while (off < (size_t)reqlen) {
+		if (!wait_fd(fd, POLLOUT, &end))
+			goto timeout;
+		if ((n = send(fd, req + off, (size_t)reqlen - off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT)) == -1) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			util_errf(err, errlen, "Docker API %s %s: %s", method,
+			    target, strerror(errno));
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	for (;;) {
+		if (len + 1 >= cap) {
+			if (cap >= RT_API_MAX_ANSWER) {
+				util_errf(err, errlen, "Docker API %s %s: the "
+				    "answer is larger than %d bytes", method,
+				    target, RT_API_MAX_ANSWER);
+				goto out;
+			}
+			cap = cap ? cap * 2 : 16384;
+			buf = xrealloc(buf, cap);
+		}
+		if (!wait_fd(fd, POLLIN, &end))
+			goto timeout;
+		if ((n = recv(fd, buf + len, cap - len - 1, MSG_DONTWAIT)) ==
+		    -1) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			util_errf(err, errlen, "Docker API %s %s: %s", method,
+			    target, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	if (parse_answer(buf, len, status, &bodylen) == -1) {
+		util_errf(err, errlen, "Docker API %s %s: malformed answer",
+		    method, target);
+		goto out;
+	}
+	*answer = buf;
+	buf = NULL;
+	r = 1;
+	goto out;
+ timeout:
+	util_errf(err, errlen, "Docker API %s %s: no answer within %d ms",
+	    method, target, timeout_ms);
+ out:
+	free(req);
+	free(buf);
+	close(fd);
+	return r;
+}
+
+void
+rt_api_error(const char *answer, int status, const char *what, char *err,
+    size_t errlen)
+{
+	struct json	*j = NULL;
+	const char	*msg = NULL;
+
+	if (answer != NULL)
+		j = json_parse(answer, strlen(answer), NULL, 0);
+	if (j != NULL)
+		msg = json_get_str(j, "message");
+	util_errf(err, errlen, "%s: %s (HTTP %d)", what,
+	    msg != NULL ? msg : "failed", status);
+	json_free(j);
+}
