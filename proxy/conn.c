@@ -293,12 +293,14 @@ conn_error(struct conn *c, int status, const char *extra, const char *fmt,
 			util_errf(c->log.error, sizeof(c->log.error), "%s",
 			    msg);
 	}
+	/* A HEAD's answer has the headers a GET's would, and no body. */
 	evbuffer_add_printf(cout(c), "HTTP/1.1 %d %s\r\n"
 	    "Content-Type: text/plain; charset=utf-8\r\n"
 	    "Content-Length: %zu\r\n"
 	    "Connection: close\r\n%s\r\n"
-	    "moat: %s\n", status, http_reason(status), strlen(msg) + 7,
-	    extra ? extra : "", msg);
+	    "%s%s%s", status, http_reason(status), strlen(msg) + 7,
+	    extra ? extra : "", c->req_is_head ? "" : "moat: ",
+	    c->req_is_head ? "" : msg, c->req_is_head ? "" : "\n");
 	if (c->log.active) {
 		plog_request(c);
 		c->log.logged = 1;
@@ -842,6 +844,7 @@ handle_request(struct conn *c)
 	const char	*u;
 
 	reqlog_begin(c);
+	c->req_is_head = 0;
 	r = http_parse_head(&c->rqp, c->head, c->headlen, 1, 0,
 	    c->px->lim.header_count, c->px->lim.uri_bytes, m, why,
 	    sizeof(why));
@@ -854,6 +857,7 @@ handle_request(struct conn *c)
 		return -1;
 	}
 	c->req_method = m->method;
+	c->req_is_head = m->method == HTTP_HEAD;
 	c->req_upgrade = m->upgrade && m->method == HTTP_GET;
 	c->nreqs++;
 	if (m->method == HTTP_CONNECT) {
@@ -1177,6 +1181,7 @@ response_done(struct conn *c)
 		return -1;
 	}
 	c->rq = RQ_HEAD;
+	c->req_is_head = 0;
 	c->head_timer_armed = 0;
 	conn_set_timer(c, c->px->lim.idle_timeout_ms);
 	return conn_pump(c);

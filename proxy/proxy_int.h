@@ -300,6 +300,9 @@ struct conn {
 	int			 rs_chunk_open;
 	int			 rs_dechunk;
 	int			 req_method;
+	int			 req_is_head;	/* this request is a HEAD: our
+						 * own error answers get no
+						 * body */
 	int			 req_upgrade;
 	int			 close_after;	/* close once response done */
 	int			 client_eof;

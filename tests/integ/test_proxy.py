@@ -412,6 +412,44 @@ class TestCore(Base):
         self.assertTrue(resps[2].endswith(b"\r\n\r\n"))
         self.assertTrue(resps[3].endswith(b"\r\n\r\n012"))
 
+    def test_head_error_has_no_body(self):
+        # moat's own error answers to a HEAD: the headers a GET gets
+        # (Content-Length of the message), and not one byte after them.
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()  # nothing listens there now
+        px = ENV.proxy("--resolve", f"refused.test:{port}:127.0.0.1")
+        msg = f"moat: cannot connect to refused.test:{port}: " \
+              "Connection refused\n"
+        out = raw(px.port, (f"HEAD http://refused.test:{port}/ HTTP/1.1\r\n"
+                            f"Host: x\r\n{auth_header(px.token)}\r\n"
+                            ).encode())
+        self.assertTrue(out.startswith(b"HTTP/1.1 502 Bad Gateway\r\n"), out)
+        self.assertIn(f"Content-Length: {len(msg)}\r\n".encode(), out)
+        self.assertTrue(out.endswith(b"\r\n\r\n"), out)
+        # A HEAD without the token: the 407 has no body either.
+        out = raw(self.px.port, (f"HEAD http://origin.test:{ENV.hp}/ "
+                                 "HTTP/1.1\r\nHost: x\r\n\r\n").encode())
+        self.assertTrue(out.startswith(b"HTTP/1.1 407 "), out)
+        self.assertTrue(out.endswith(b"\r\n\r\n"), out)
+        # The same errors to a GET carry the message.
+        out = raw(px.port, (f"GET http://refused.test:{port}/ HTTP/1.1\r\n"
+                            f"Host: x\r\n{auth_header(px.token)}\r\n"
+                            ).encode())
+        self.assertTrue(out.endswith(b"\r\n\r\n" + msg.encode()), out)
+        # After a HEAD on a kept-alive connection, the next request's
+        # error (no token) has its body again.
+        out = raw(self.px.port, (
+            f"HEAD http://origin.test:{ENV.hp}/bytes?n=5 HTTP/1.1\r\n"
+            f"Host: x\r\n{auth_header(self.px.token)}\r\n"
+            f"GET http://origin.test:{ENV.hp}/ HTTP/1.1\r\nHost: x\r\n\r\n"
+            ).encode())
+        resps = out.split(b"HTTP/1.1 ")[1:]
+        self.assertEqual([r[:3] for r in resps], [b"200", b"407"], out)
+        self.assertTrue(resps[1].endswith(b"\r\n\r\nmoat: proxy "
+                                          b"authentication required\n"), out)
+
     def test_eof_delimited_response(self):
         code, head, body = curl(self.px, f"http://origin.test:{ENV.hp}/close")
         self.assertEqual(code, 200)
