@@ -811,6 +811,22 @@ def sc_errors(env):
     runs = os.path.join(env.home, "runs")
     check(not os.path.exists(runs) or os.listdir(runs) == [],
           "no run record for any of these")
+    # An image that is not there: the engine's 125, moat's explanation,
+    # nothing pulled, nothing left behind.
+    img = "moat-e2e-no-such-image:latest"
+    p = env.run(extra=["--image", img], cmd=["true"])
+    print(p.stderr)
+    rid = run_id_of(p.stderr)
+    check(p.returncode == 125 and "moat: image %s is not available "
+          "locally, and moat never pulls images by itself: build the agent "
+          "image with scripts/setup, or fetch it with: docker pull %s"
+          % (img, img) in p.stderr, "missing image: exit 125 and how to "
+          "get it")
+    check(sh(["docker", "image", "inspect", img],
+             check_rc=False).returncode != 0, "missing image: not pulled")
+    check(rid is not None, "missing image: the run had started")
+    if rid:
+        assert_torn_down(rid, "missing image")
 
 
 def write_run(home, rid, **kw):
