@@ -249,7 +249,14 @@ def run_half(d, check, hp, ca_crt, n, res):
                 rc = None
             check(rc == 137, f"moat run ({rt}): exits with the agent's "
                   f"status 137 (got {rc})")
+            # moat returns once the container is gone; a detached child
+            # removes the emptied network (and with it Docker's own rules
+            # for its bridge) about 0.1 s later: allow it 20 s.
+            end = time.time() + 20
             ctr, nets, fw = _leftovers(run_id, netid)
+            while (ctr or nets or fw) and time.time() < end:
+                time.sleep(0.1)
+                ctr, nets, fw = _leftovers(run_id, netid)
             check(netid is not None and not ctr and not nets and not fw,
                   f"moat run ({rt}): no container, network (was "
                   f"{(netid or '?')[:12]}) or firewall rule left "
