@@ -639,8 +639,10 @@ list_labelled_apple(char **out, char *err, size_t errlen)
 	int	 r = -1;
 
 	if (run_cmd(argv, RT_QUERY_TIMEOUT_MS, 0, &json,
-	    "listing moat containers", err, errlen) == -1)
+	    "listing moat containers", err, errlen) == -1) {
+		free(json);
 		return -1;
+	}
 	if (labelled_lines(json ? json : "", LIST_APPLE, out) == -1)
 		util_errf(err, errlen, "listing moat containers: `container "
 		    "list --format json` printed no JSON array");
