@@ -129,11 +129,14 @@ test_decide_real_docker_without_runsc(void)
 	snprintf(path, sizeof(path), "%s/tests/integ/fake-container/"
 	    "no-runsc:%s", src ? src : "../..", orig_path);
 	setenv("PATH", path, 1);
+	/* The wrapper is a CLI: moat must not ask the socket instead. */
+	setenv("MOAT_DOCKER_API", "0", 1);
 	CHECK_INT(rt_detect("docker", NULL, &i, err, sizeof(err)), 0);
 	CHECK_INT(i.gvisor, 0);
 	CHECK_INT(decide(1, &i, NULL, 0, &runsc, &warn, err, sizeof(err)),
 	    -1);
 	CHECK_STR(err, want_missing);
+	unsetenv("MOAT_DOCKER_API");
 	setenv("PATH", orig_path, 1);
 	/* And the real one has it. */
 	CHECK_INT(rt_detect("docker", NULL, &i, err, sizeof(err)), 0);
