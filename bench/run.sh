@@ -75,6 +75,10 @@ LEAF_MINT=${BENCH_LEAF_MINT:-$BUILD/tests/bench_leaf_mint}
 if [ "$SMOKE" = 0 ] && [ ! -x "$LEAF_MINT" ]; then
 	cmake --build "$BUILD" -j2 --target bench_leaf_mint >/dev/null 2>&1 || true
 fi
+RSS_FLOOR=${BENCH_RSS_FLOOR:-$BUILD/bench/moat_rss_floor}
+if [ "$SMOKE" = 0 ] && [ ! -x "$RSS_FLOOR" ]; then
+	cmake --build "$BUILD" -j2 --target moat_rss_floor >/dev/null 2>&1 || true
+fi
 
 need_pkgs=""
 add_pkg() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || need_pkgs="$need_pkgs $2"; }
@@ -713,6 +717,10 @@ if [ "$SMOKE" = 0 ]; then
 		echo "leaf: ${PIN_PROXY:-} bench_leaf_mint 2000" >> "$W/commands.txt"
 	fi
 	case " ${STARTED[*]} " in *" moat "*) measure_ready ;; esac
+	if [ -x "$RSS_FLOOR" ]; then
+		"$RSS_FLOOR" >> "$W/results.jsonl" || say "   moat_rss_floor failed"
+		echo "rss_floor: moat_rss_floor (OpenSSL init + server and client SSL_CTX + P-256 key + system roots + event base)" >> "$W/commands.txt"
+	fi
 fi
 
 if [ "$SMOKE" = 0 ] && [ "$NO_S7" = 0 ]; then
