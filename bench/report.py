@@ -141,6 +141,10 @@ def goal_lines(s, targets):
                 r / pr if pr else float("inf"))
             if not met2:
                 reason += " (below 2x)"
+                if 2 * pr > 1.0:
+                    # 2x squid's ratio is faster than direct itself.
+                    reason += ("; 2x squid's %.2fx is %.2fx direct, which "
+                               "no proxy can reach" % (pr, 2 * pr))
             met = met and met2
         else:
             reason += "; squid not measured"
