@@ -18,13 +18,16 @@ and against `moat run` (tests/soak/container_fault.py).
 
 usage: soak.py [--smoke] [--duration S] [--warmup S] [--tunnels N]
                [--plain N] [--tunnel-rate R] [--container-tunnels N]
-               [--json FILE]
+               [--autogroup-nice N] [--json FILE]
   --smoke   about 40 s in all: 50 tunnels, 5 s of load, every fault
             (20 tunnels per killed container)
   default   the issue's soak: 1,000 tunnels, 2 min warm-up + 10 min,
             100 tunnels per killed container
   --tunnel-rate R  cap the tunnel load at R req/s (moat_loadgen --rate;
             default 1000, 0: flat out) so the plain load is not starved
+  --autogroup-nice N  nice of the load's scheduler autogroups (-20..19;
+            see autogroup_nice: a SCHED_IDLE job in other sessions still
+            takes an equal share per session when autogroups are on)
 Environment: MOAT_BIN, MOAT_LOADGEN, MOAT_BENCH_ORIGIN (paths),
 MOAT_SOAK_IMAGE (default moat-agent:latest; needs bash and curl).
 Exits 1 on any error or failed check, 77 (skip) when all passed but
@@ -213,6 +216,24 @@ def cpu_shares(first, last, names):
     return out
 
 
+def autogroup_nice(pids, nice):
+    """Sets the nice of the scheduler autogroups (one per session) of
+    these processes of ours.  With autogroups on, every session competes
+    with every other at equal weight whatever its tasks' policy, so a
+    SCHED_IDLE campaign in other sessions is not idle to us; this puts
+    the soak's sessions ahead of it.  Returns what was done."""
+    done = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/autogroup", "w") as f:
+                f.write(str(nice))
+            with open(f"/proc/{pid}/autogroup") as f:
+                done.append(f.read().strip())
+        except OSError as e:
+            done.append(f"{pid}: {e.strerror}")
+    return sorted(set(done))
+
+
 def steady(px, base_fds, what):
     """After a fault: still serves, fds back to baseline, no CLOSE_WAIT."""
     pid = px.p.pid
@@ -234,6 +255,7 @@ def main():
     ap.add_argument("--plain", type=int)
     ap.add_argument("--container-tunnels", type=int)
     ap.add_argument("--tunnel-rate", type=int, default=1000)
+    ap.add_argument("--autogroup-nice", type=int)
     ap.add_argument("--json")
     a = ap.parse_args()
     dur = a.duration or (5 if a.smoke else 600)
@@ -296,6 +318,9 @@ def main():
                                   "hello, moat!\n", "--label", "plain",
                                   f"http://api.test:{hp}/tiny"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if a.autogroup_nice is not None:
+            res["autogroup_nice"] = autogroup_nice(
+                [pid, o.p.pid, tun.pid, pl.pid], a.autogroup_nice)
         samples = []
         cpu = []   # (t, {process: ticks}, machine ticks) in the window
         who = {"proxy": pid, "loadgen_tunnels": tun.pid,
