@@ -805,38 +805,47 @@ net_rm_retry(const struct run *r, char *err, size_t errlen)
 	return -1;
 }
 
+/* The firewall rule, then the network: the synchronous half-way. */
+static void
+net_fw_remove(struct run *r, int quiet)
+{
+	char err[1024];
+
+	if (r->have_fw && rt_firewall_remove_bridge(r->rec.id, r->net.bridge,
+	    err, sizeof(err)) == -1 && !quiet)
+		log_warnx("%s", err);
+	r->have_fw = 0;
+	if (r->have_net && net_rm_retry(r, err, sizeof(err)) == -1 && !quiet)
+		log_warnx("%s", err);
+	r->have_net = 0;
+}
+
 /*
- * Removes the per-run network after moat has exited: the container is
- * gone by now (the engine removed it, or teardown did), so an empty
- * internal network is all that is left, and removing it is the slowest
- * engine call of a run (~0.1 s).  A detached grandchild -- its own
+ * Removes the run's firewall rule and network after moat has exited.
+ * The container is gone by now (the engine removed it, or teardown did),
+ * so an empty internal network and a rule for a bridge nothing is
+ * attached to are all that is left, and removing them is the slowest part
+ * of teardown (the network alone ~0.1 s).  A detached child -- its own
  * session, stdio on /dev/null so that `$(moat run ...)` does not wait for
  * it, no other descriptor -- does it; moat returns the agent's status
- * without waiting.  Should it die first, the network is labelled with
- * this (then dead) moat's pid, and the next `moat run` or `moat clean`
- * removes it.  Without fork, synchronously.
+ * without waiting.  Should the child die first, the network is labelled
+ * with this (then dead) moat's pid, and the next `moat run` or `moat
+ * clean` removes it and its rule.  Without fork, synchronously.
  */
 static void
-net_rm_detach(struct run *r)
+net_fw_detach(struct run *r)
 {
-	char	err[1024];
-	pid_t	pid, gc;
-	int	fd, status;
+	pid_t	pid;
+	int	fd;
 
-	if (!r->have_net)
+	if (!r->have_net && !r->have_fw)
 		return;
-	r->have_net = 0;
 	if ((pid = fork()) == 0) {
+		(void)setsid();
 		signal(SIGCHLD, SIG_DFL);
 		signal(SIGINT, SIG_IGN);
 		signal(SIGHUP, SIG_IGN);
 		signal(SIGTERM, SIG_DFL);
-		if (setsid() == -1 || (gc = fork()) == -1) {
-			(void)net_rm_retry(r, err, sizeof(err));
-			_exit(0);
-		}
-		if (gc > 0)
-			_exit(0);
 		if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1) {
 			(void)dup2(fd, STDIN_FILENO);
 			(void)dup2(fd, STDOUT_FILENO);
@@ -844,15 +853,13 @@ net_rm_detach(struct run *r)
 		}
 		close_from(STDERR_FILENO + 1);
 		(void)setpriority(PRIO_PROCESS, 0, 10);
-		_exit(net_rm_retry(r, err, sizeof(err)) == 0 ? 0 : 1);
+		net_fw_remove(r, 1);
+		_exit(0);
 	}
-	if (pid == -1) {
-		if (net_rm_retry(r, err, sizeof(err)) == -1)
-			log_warnx("%s", err);
-		return;
-	}
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
+	if (pid == -1)
+		net_fw_remove(r, 0);
+	/* Not waited for: init (or a subreaper) reaps it. */
+	r->have_fw = r->have_net = 0;
 }
 
 static int
@@ -1320,17 +1327,13 @@ run_teardown(struct run *r)
 		proxy_free(r->proxy);
 		r->proxy = NULL;
 	}
-	if (r->have_fw && rt_firewall_remove_bridge(r->rec.id, r->net.bridge,
-	    err, sizeof(err)) == -1)
-		log_warnx("%s", err);
-	r->have_fw = 0;
 	certs_ca_free(r->ca);
 	r->ca = NULL;
 	sodium_memzero(r->token, sizeof(r->token));
 	sodium_memzero(r->token_hex, sizeof(r->token_hex));
-	/* Last, with the secrets gone: the network, now that nothing is
-	 * attached to it. */
-	net_rm_detach(r);
+	/* Last, with the secrets gone: the rule and the network, now that
+	 * nothing is attached to them. */
+	net_fw_detach(r);
 	if (r->have_spec)
 		rt_spec_free(&r->spec);
 	r->have_spec = 0;

@@ -232,21 +232,27 @@ def fw_chains(run_id):
     return [l for l in out.splitlines() if fw_chain_name(run_id) in l]
 
 
-# moat returns once the container is gone; the emptied network is removed
-# by a detached child right after (about 0.1 s).  Give it this long.
+# moat returns once the container is gone; its firewall rule and the
+# emptied network are removed by a detached child right after (about
+# 0.1 s).  Give it this long.
 NETWORK_GONE_S = 20
 
 
-def network_gone(run_id):
+def gone(what):
     end = time.time() + NETWORK_GONE_S
-    while labelled("network", run_id) != [] and time.time() < end:
+    while what() != [] and time.time() < end:
         time.sleep(0.1)
-    return labelled("network", run_id) == []
+    return what() == []
+
+
+def network_gone(run_id):
+    return gone(lambda: labelled("network", run_id))
 
 
 def assert_torn_down(run_id, what):
     check(labelled("ps", run_id) == [], what + ": no container left")
-    check(fw_chains(run_id) == [], what + ": no firewall chain left")
+    check(gone(lambda: fw_chains(run_id)), what + ": the firewall chain is "
+          "removed (within %d s of moat's exit)" % NETWORK_GONE_S)
     check(network_gone(run_id), what + ": the network is removed (within "
           "%d s of moat's exit)" % NETWORK_GONE_S)
 
