@@ -87,7 +87,10 @@ rt_container_spawn(enum rt_engine e, const struct rt_spec *spec, int in,
 		    spec->name);
 		return -1;
 	}
-	if (rt_spec_argv(e, spec, &argv, &envp, err, errlen) == 0)
+	if (rt_spec_argv(e, spec, &argv, &envp, err, errlen) == 0 &&
+	    (e != RT_DOCKER || in != UTIL_FD_NULL ||
+	    (pid = rt_api_spawn(spec, argv.v, envp.v, out, err_fd, err,
+	    errlen)) == 0))
 		pid = util_spawn(argv.v, envp.v, in, out, err_fd, err, errlen);
 	strvec_free(&argv);
 	rt_env_free(&envp);
@@ -293,9 +296,9 @@ network_create_api(const char *name, const struct strvec *labels,
     struct rt_network *net, char *err, size_t errlen)
 {
 	struct json	*j = NULL;
-	const char	*id, *eq;
+	const char	*id;
 	char		*body = NULL, *answer = NULL, what[200];
-	size_t		 blen, i;
+	size_t		 blen;
 	FILE		*fp;
 	int		 status, r;
 
@@ -305,20 +308,9 @@ network_create_api(const char *name, const struct strvec *labels,
 	}
 	fputs("{\"Name\":", fp);
 	json_write_str(fp, name);
-	fputs(",\"Internal\":true,\"CheckDuplicate\":true,\"Labels\":{", fp);
-	for (i = 0; labels != NULL && i < labels->n; i++) {
-		char *k = xstrdup(labels->v[i]);
-
-		if ((eq = strchr(labels->v[i], '=')) != NULL)
-			k[eq - labels->v[i]] = '\0';
-		if (i > 0)
-			fputc(',', fp);
-		json_write_str(fp, k);
-		fputc(':', fp);
-		json_write_str(fp, eq != NULL ? eq + 1 : "");
-		free(k);
-	}
-	fputs("}}", fp);
+	fputs(",\"Internal\":true,\"CheckDuplicate\":true,\"Labels\":", fp);
+	rt_json_labels(fp, labels);
+	fputc('}', fp);
 	if (fclose(fp) != 0) {
 		free(body);
 		util_errf(err, errlen, "out of memory");

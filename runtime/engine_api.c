@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "json.h"
 #include "rt_private.h"
 
@@ -218,19 +220,30 @@ parse_answer(char *buf, size_t len, int *status, size_t *bodylen)
 	return 0;
 }
 
+static void
+deadline_in(struct timespec *end, int timeout_ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, end);
+	end->tv_sec += timeout_ms / 1000;
+	end->tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (end->tv_nsec >= 1000000000) {
+		end->tv_sec++;
+		end->tv_nsec -= 1000000000;
+	}
+}
+
 int
-rt_api_call(const char *method, const char *target, const char *body,
-    int timeout_ms, int *status, char **answer, char *err, size_t errlen)
+rt_api_open(const char *method, const char *target, const char *body,
+    int timeout_ms, int *fdp, char *err, size_t errlen)
 {
 	struct sockaddr_un	 sun;
 	struct timespec		 end;
-	char			*req = NULL, *buf = NULL;
-	size_t			 off = 0, len = 0, cap = 0, bodylen;
+	char			*req = NULL;
+	size_t			 off = 0;
 	ssize_t			 n;
-	int			 fd = -1, r = -1, reqlen;
+	int			 fd, reqlen;
 
-	*answer = NULL;
-	*status = 0;
+	*fdp = -1;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (!rt_api_socket(sun.sun_path, sizeof(sun.sun_path)))
@@ -241,54 +254,79 @@ rt_api_call(const char *method, const char *target, const char *body,
 		close(fd);
 		return 0;	/* down, missing, not ours: the CLI says */
 	}
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += timeout_ms / 1000;
-	end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (end.tv_nsec >= 1000000000) {
-		end.tv_sec++;
-		end.tv_nsec -= 1000000000;
-	}
+	deadline_in(&end, timeout_ms);
 	reqlen = asprintf(&req, "%s %s HTTP/1.1\r\nHost: docker\r\n"
 	    "User-Agent: moat\r\nConnection: close\r\n"
 	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
 	    method, target, body ? strlen(body) : 0, body ? body : "");
 	if (reqlen < 0) {
-		req = NULL;
+		close(fd);
 		util_errf(err, errlen, "Docker API: out of memory");
-		goto out;
+		return -1;
 	}
 	while (off < (size_t)reqlen) {
-		if (!wait_fd(fd, POLLOUT, &end))
-			goto timeout;
+		if (!wait_fd(fd, POLLOUT, &end)) {
+			util_errf(err, errlen, "Docker API %s %s: no answer "
+			    "within %d ms", method, target, timeout_ms);
+			goto fail;
+		}
 		if ((n = send(fd, req + off, (size_t)reqlen - off,
 		    MSG_NOSIGNAL | MSG_DONTWAIT)) == -1) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			util_errf(err, errlen, "Docker API %s %s: %s", method,
 			    target, strerror(errno));
-			goto out;
+			goto fail;
 		}
 		off += (size_t)n;
 	}
+	/* A create request's body holds the container's environment. */
+	sodium_memzero(req, (size_t)reqlen);
+	free(req);
+	*fdp = fd;
+	return 1;
+ fail:
+	sodium_memzero(req, (size_t)reqlen);
+	free(req);
+	close(fd);
+	return -1;
+}
+
+int
+rt_api_finish(int fd, const char *what, int timeout_ms, int *status,
+    char **answer, char *err, size_t errlen)
+{
+	struct timespec	 end;
+	char		*buf = NULL;
+	size_t		 len = 0, cap = 0, bodylen;
+	ssize_t		 n;
+	int		 r = -1;
+
+	*answer = NULL;
+	*status = 0;
+	deadline_in(&end, timeout_ms);
 	for (;;) {
 		if (len + 1 >= cap) {
 			if (cap >= RT_API_MAX_ANSWER) {
-				util_errf(err, errlen, "Docker API %s %s: the "
-				    "answer is larger than %d bytes", method,
-				    target, RT_API_MAX_ANSWER);
+				util_errf(err, errlen, "Docker API %s: the "
+				    "answer is larger than %d bytes", what,
+				    RT_API_MAX_ANSWER);
 				goto out;
 			}
 			cap = cap ? cap * 2 : 16384;
 			buf = xrealloc(buf, cap);
 		}
-		if (!wait_fd(fd, POLLIN, &end))
-			goto timeout;
+		if (!wait_fd(fd, POLLIN, &end)) {
+			util_errf(err, errlen, "Docker API %s: no answer "
+			    "within %d ms", what, timeout_ms);
+			goto out;
+		}
 		if ((n = recv(fd, buf + len, cap - len - 1, MSG_DONTWAIT)) ==
 		    -1) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			util_errf(err, errlen, "Docker API %s %s: %s", method,
-			    target, strerror(errno));
+			util_errf(err, errlen, "Docker API %s: %s", what,
+			    strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -297,36 +335,133 @@ rt_api_call(const char *method, const char *target, const char *body,
 	}
 	buf[len] = '\0';
 	if (parse_answer(buf, len, status, &bodylen) == -1) {
-		util_errf(err, errlen, "Docker API %s %s: malformed answer",
-		    method, target);
+		util_errf(err, errlen, "Docker API %s: malformed answer",
+		    what);
 		goto out;
 	}
 	*answer = buf;
 	buf = NULL;
 	r = 1;
-	goto out;
- timeout:
-	util_errf(err, errlen, "Docker API %s %s: no answer within %d ms",
-	    method, target, timeout_ms);
  out:
-	free(req);
 	free(buf);
 	close(fd);
 	return r;
+}
+
+int
+rt_api_call(const char *method, const char *target, const char *body,
+    int timeout_ms, int *status, char **answer, char *err, size_t errlen)
+{
+	char	what[256];
+	int	fd, r;
+
+	*answer = NULL;
+	*status = 0;
+	if ((r = rt_api_open(method, target, body, timeout_ms, &fd, err,
+	    errlen)) != 1)
+		return r;
+	snprintf(what, sizeof(what), "%s %s", method, target);
+	return rt_api_finish(fd, what, timeout_ms, status, answer, err,
+	    errlen);
+}
+
+int
+rt_api_read_head(int fd, int timeout_ms, int *status, char *rest,
+    size_t restcap, size_t *restlen, char *err, size_t errlen)
+{
+	struct timespec	 end;
+	char		 head[8192], *sep, *e;
+	size_t		 len = 0, hl;
+	ssize_t		 n;
+
+	*restlen = 0;
+	deadline_in(&end, timeout_ms);
+	for (;;) {
+		if (len >= sizeof(head) - 1) {
+			util_errf(err, errlen, "Docker API: answer head larger "
+			    "than %zu bytes", sizeof(head) - 1);
+			return -1;
+		}
+		if (!wait_fd(fd, POLLIN, &end)) {
+			util_errf(err, errlen, "Docker API: no answer within "
+			    "%d ms", timeout_ms);
+			return -1;
+		}
+		if ((n = recv(fd, head + len, sizeof(head) - 1 - len,
+		    MSG_DONTWAIT)) == -1) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			util_errf(err, errlen, "Docker API: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			util_errf(err, errlen, "Docker API: the daemon closed "
+			    "the connection");
+			return -1;
+		}
+		len += (size_t)n;
+		head[len] = '\0';
+		if ((sep = strstr(head, "\r\n\r\n")) != NULL)
+			break;
+	}
+	if (len < 12 || strncmp(head, "HTTP/1.", 7) != 0 ||
+	    (*status = (int)strtol(head + 9, &e, 10), e != head + 12)) {
+		util_errf(err, errlen, "Docker API: malformed answer");
+		return -1;
+	}
+	hl = (size_t)(sep - head) + 4;
+	if (len - hl > restcap) {
+		util_errf(err, errlen, "Docker API: too much after the head");
+		return -1;
+	}
+	memcpy(rest, head + hl, len - hl);
+	*restlen = len - hl;
+	return 0;
+}
+
+void
+rt_api_message(const char *answer, char *buf, size_t len)
+{
+	struct json	*j = NULL;
+	const char	*m = NULL;
+
+	if (answer != NULL)
+		j = json_parse(answer, strlen(answer), NULL, 0);
+	if (j != NULL)
+		m = json_get_str(j, "message");
+	snprintf(buf, len, "%s", m != NULL ? m : "failed");
+	json_free(j);
 }
 
 void
 rt_api_error(const char *answer, int status, const char *what, char *err,
     size_t errlen)
 {
-	struct json	*j = NULL;
-	const char	*msg = NULL;
+	char msg[1024];
 
-	if (answer != NULL)
-		j = json_parse(answer, strlen(answer), NULL, 0);
-	if (j != NULL)
-		msg = json_get_str(j, "message");
-	util_errf(err, errlen, "%s: %s (HTTP %d)", what,
-	    msg != NULL ? msg : "failed", status);
-	json_free(j);
+	rt_api_message(answer, msg, sizeof(msg));
+	util_errf(err, errlen, "%s: %s (HTTP %d)", what, msg, status);
+}
+
+void
+rt_json_labels(FILE *fp, const struct strvec *labels)
+{
+	const char	*eq;
+	size_t		 i;
+
+	fputc('{', fp);
+	for (i = 0; labels != NULL && i < labels->n; i++) {
+		char *k = xstrdup(labels->v[i]);
+
+		if ((eq = strchr(labels->v[i], '=')) != NULL)
+			k[eq - labels->v[i]] = '\0';
+		if (i > 0)
+			fputc(',', fp);
+		json_write_str(fp, k);
+		fputc(':', fp);
+		json_write_str(fp, eq != NULL ? eq + 1 : "");
+		free(k);
+	}
+	fputc('}', fp);
 }

@@ -6,9 +6,11 @@
  * per-run host firewall rule and removes what killed runs left behind.
  *
  * Everything here runs external programs through util_run()/util_spawn(),
- * never a shell, and every run has a deadline.  Links util only; it never
- * sees the event loop: rt_container_spawn() returns a pid and the caller
- * waits for it (SIGCHLD).
+ * never a shell, or -- for Docker's daemon that the CLI would use -- talks
+ * to the Docker Engine API on its unix socket (engine_api.c,
+ * engine_run.c), and every call has a deadline.  Links util only; it
+ * never sees the event loop: rt_container_spawn() returns a pid and the
+ * caller waits for it (SIGCHLD).
  *
  * Secrets: an environment value in a spec (the proxy URL carries the run
  * token) never appears in argv.  rt_spec_argv() emits "-e KEY" and puts
@@ -220,7 +222,11 @@ void	rt_env_free(struct strvec *envp);
  * stderr as given (UTIL_FD_* allowed).  Returns the pid of the CLI; the
  * caller reaps it (its exit status is the agent's: docker and podman use
  * 125 for their own failures, 126/127 for a command that cannot run).
- * -1 with err filled when it could not be started.
+ * -1 with err filled when it could not be started.  Docker with stdin
+ * UTIL_FD_NULL, no TTY and a usable socket: the pid is a forked child
+ * doing the same over the Engine API (create, attach, wait, start), with
+ * the same exit statuses and the daemon's messages as "docker: ..." on
+ * err_fd.
  */
 pid_t	rt_container_spawn(enum rt_engine e, const struct rt_spec *spec,
 	    int in, int out, int err_fd, char *err, size_t errlen);

@@ -7,6 +7,7 @@ moat_test(test_runtime SOURCES unit/test_runtime.c
 	${PROJECT_SOURCE_DIR}/runtime/container.c
 	${PROJECT_SOURCE_DIR}/runtime/firewall.c
 	${PROJECT_SOURCE_DIR}/runtime/engine_api.c
+	${PROJECT_SOURCE_DIR}/runtime/engine_run.c
 	LIBS moat_util LABELS docker)
 target_include_directories(test_runtime PRIVATE ${PROJECT_SOURCE_DIR}/runtime)
 # It removes orphans of killed runs: not while the e2e tests make some.

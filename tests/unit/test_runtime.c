@@ -1321,6 +1321,188 @@ spawn_live(int runsc)
 	rt_spec_free(&s);
 }
 
+/* Reads fd to its end into buf (NUL-terminated), closes it, reaps pid:
+ * the exit status, or -1. */
+static int
+drain_and_reap(pid_t pid, int fd, char *buf, size_t cap)
+{
+	size_t	len = 0;
+	ssize_t	n;
+	int	status = -1;
+
+	while (pid > 0 && len < cap - 1 &&
+	    (n = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(fd);
+	if (pid > 0 && waitpid(pid, &status, 0) == pid)
+		return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return -1;
+}
+
+/*
+ * The same spec run through the docker CLI and over the daemon's socket
+ * (kept, not --rm): the daemon must hold the same configuration for
+ * both, and the output and status must be the same.
+ */
+static char *
+inspect_cfg(const char *name)
+{
+	char *argv[] = { "docker", "inspect", "--format",
+	    "{{json .Config.Env}}|{{json .Config.Cmd}}|{{.Config.User}}|"
+	    "{{.Config.WorkingDir}}|{{json .Config.Labels}}|"
+	    "{{len .HostConfig.Binds}}|{{.HostConfig.NetworkMode}}|"
+	    "{{.HostConfig.Runtime}}|{{json .HostConfig.SecurityOpt}}|"
+	    "{{.HostConfig.PidsLimit}}|{{.HostConfig.Memory}}|"
+	    "{{.HostConfig.NanoCpus}}|{{json .HostConfig.ExtraHosts}}|"
+	    "{{.HostConfig.AutoRemove}}|{{.Config.Tty}}|{{.Config.OpenStdin}}|"
+	    "{{.Config.AttachStdout}}|{{.Config.AttachStderr}}|"
+	    "{{.State.ExitCode}}", (char *)name, NULL };
+
+	return sh_out(argv, NULL);
+}
+
+static void
+test_spawn_api_matches_cli(void)
+{
+	struct rt_spec	 s;
+	char		 err[512], buf[2][256], *cfg[2] = { NULL, NULL };
+	char		*names[2];
+	const char	*img;
+	int		 i, p[2];
+	pid_t		 pid;
+
+	if ((img = test_image()) == NULL) {
+		CHECK(!"could not build the test image");
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		names[i] = xasprintf("moat-test-%s-%ld", i ? "api" : "cli",
+		    (long)getpid());
+		if (i == 0)
+			setenv("MOAT_DOCKER_API", "0", 1);
+		rt_spec_init(&s);
+		s.name = xstrdup(names[i]);
+		s.image = xstrdup(img);
+		strvec_push(&s.command, "sh");
+		strvec_push(&s.command, "-c");
+		strvec_push(&s.command, "echo \"out $FOO\"; echo err >&2; "
+		    "exit 3");
+		rt_spec_setenv(&s, "HTTPS_PROXY", "http://moat:" SECRET
+		    "@10.9.8.7:1");
+		rt_spec_setenv(&s, "FOO", "bar baz");
+		rt_spec_setenv(&s, "PATH", "/usr/local/bin:/usr/bin:/bin");
+		rt_spec_add_mount(&s, tmpdir, "/workspace", 0);
+		rt_spec_add_mount(&s, tmpdir, "/etc/moat-ca", 1);
+		rt_spec_add_label(&s, "moat.run", "test-api");
+		rt_spec_add_label(&s, "moat.name", "a \"quoted\" name");
+		s.user = xstrdup("1234:5678");
+		s.workdir = xstrdup("/workspace");
+		s.pids_limit = 512;
+		s.memory = 64ULL << 20;
+		s.cpus = 1.5;
+		s.no_new_privileges = 1;
+		strvec_push(&s.add_hosts, "host.docker.internal:host-gateway");
+		s.remove = 0;
+		if (pipe(p) == -1) {
+			CHECK(!"pipe");
+			break;
+		}
+		/* stdout and stderr into one pipe: both must arrive. */
+		pid = rt_container_spawn(RT_DOCKER, &s, UTIL_FD_NULL, p[1],
+		    p[1], err, sizeof(err));
+		close(p[1]);
+		unsetenv("MOAT_DOCKER_API");
+		CHECK(pid > 0);
+		CHECK_INT(drain_and_reap(pid, p[0], buf[i], sizeof(buf[i])), 3);
+		cfg[i] = inspect_cfg(names[i]);
+		rt_spec_free(&s);
+	}
+	/* Line order between the two streams is not defined: count. */
+	for (i = 0; i < 2; i++) {
+		CHECK(strstr(buf[i], "out bar baz\n") != NULL);
+		CHECK(strstr(buf[i], "err\n") != NULL);
+		CHECK_INT((int)strlen(buf[i]), 16);
+	}
+	CHECK(cfg[0] != NULL && cfg[1] != NULL);
+	if (cfg[0] != NULL && cfg[1] != NULL) {
+		CHECK_STR(cfg[1], cfg[0]);
+		if (strcmp(cfg[1], cfg[0]) != 0)
+			printf("# api %s\n# cli %s\n", cfg[1], cfg[0]);
+		/* The CLI orders binds at random (a Go map): as a set. */
+		for (i = 0; i < 2; i++) {
+			char *argv[] = { "docker", "inspect", "--format",
+			    "{{range .HostConfig.Binds}}{{.}} {{end}}",
+			    names[i], NULL };
+			char *b = sh_out(argv, NULL), *w1, *w2;
+
+			w1 = xasprintf("%s:/workspace", tmpdir);
+			w2 = xasprintf("%s:/etc/moat-ca:ro", tmpdir);
+			CHECK(b != NULL && strstr(b, w1) != NULL &&
+			    strstr(b, w2) != NULL);
+			free(w1);
+			free(w2);
+			free(b);
+		}
+		CHECK_CONTAINS(cfg[1], "\"FOO=bar baz\"");
+		CHECK_CONTAINS(cfg[1], "|1234:5678|/workspace|");
+		CHECK_CONTAINS(cfg[1], "|2|default|runc|");
+		CHECK_CONTAINS(cfg[1], "|512|67108864|1500000000|");
+		CHECK_CONTAINS(cfg[1], "|false|false|false|true|true|3");
+	}
+	for (i = 0; i < 2; i++) {
+		char *rm[] = { "docker", "rm", "-f", names[i], NULL };
+
+		free(sh_out(rm, NULL));
+		free(cfg[i]);
+		free(names[i]);
+	}
+}
+
+/* A command that cannot run, an image that is not there: the CLI's codes. */
+static void
+test_spawn_api_failures(void)
+{
+	struct rt_spec	 s;
+	char		 err[512], buf[1024];
+	const char	*img;
+	int		 i, p[2];
+	pid_t		 pid;
+
+	if ((img = test_image()) == NULL) {
+		CHECK(!"could not build the test image");
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		rt_spec_init(&s);
+		s.name = xasprintf("moat-test-apifail-%d-%ld", i,
+		    (long)getpid());
+		s.image = xstrdup(i == 0 ? img : "moat-test-no-such-image:x");
+		strvec_push(&s.command, "no-such-command");
+		s.remove = 1;
+		if (pipe(p) == -1)
+			break;
+		pid = rt_container_spawn(RT_DOCKER, &s, UTIL_FD_NULL,
+		    UTIL_FD_NULL, p[1], err, sizeof(err));
+		close(p[1]);
+		CHECK_INT(drain_and_reap(pid, p[0], buf, sizeof(buf)),
+		    i == 0 ? 127 : 125);
+		CHECK(strncmp(buf, "docker: Error response from daemon: ",
+		    36) == 0);
+		CHECK_CONTAINS(buf, i == 0 ? "executable file not found" :
+		    "No such image: moat-test-no-such-image:x");
+		{
+			/* --rm: nothing left, even though it never ran. */
+			char *in[] = { "docker", "inspect", s.name, NULL };
+			int st;
+
+			free(sh_out(in, &st));
+			CHECK(st != 0);
+		}
+		rt_spec_free(&s);
+	}
+}
+
 static void
 test_spawn_runc(void)
 {
@@ -1637,6 +1819,8 @@ main(int argc, char **argv)
 	RUN(test_network);
 	RUN(test_firewall);
 	RUN(test_spawn_runc);
+	RUN(test_spawn_api_matches_cli);
+	RUN(test_spawn_api_failures);
 	RUN(test_spawn_runsc);
 	RUN(test_stop_live);
 	RUN(test_firewall_live);
