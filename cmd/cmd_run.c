@@ -878,6 +878,9 @@ start_proxy(struct run *r, const struct run_flags *f, const char *bind,
 	proxy_limits_default(&o.limits);
 	o.listen_addr = bind;
 	o.listen_port = 0;
+	/* Podman (netavark) gives the bridge its address only when the
+	 * first container joins: listen on it before it exists. */
+	o.listen_freebind = r->rt.engine == RT_PODMAN && r->have_net;
 	randombytes_buf(r->token, sizeof(r->token));
 	memcpy(o.token, r->token, sizeof(o.token));
 	proxy_token_hex(r->token, r->token_hex);

@@ -135,8 +135,8 @@ accept_error_cb(struct evconnlistener *lev, void *arg)
 }
 
 static int
-listen_on(struct proxy *px, const char *addr, int port, char *err,
-    size_t errlen)
+listen_on(struct proxy *px, const char *addr, int port, int freebind,
+    char *err, size_t errlen)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl;
@@ -157,9 +157,34 @@ listen_on(struct proxy *px, const char *addr, int port, char *err,
 		    "address", addr, port);
 		return -1;
 	}
-	px->lev = evconnlistener_new_bind(px->base, accept_cb, px,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-	    LEV_OPT_REUSEABLE, 511, (struct sockaddr *)&ss, (int)sl);
+	if (freebind) {
+		int fd, one = 1;
+
+		/* As evconnlistener_new_bind(), plus IP_FREEBIND. */
+		if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0)) == -1) {
+			util_errf(err, errlen, "cannot listen on %s:%d: %s",
+			    addr, port, strerror(errno));
+			return -1;
+		}
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one)) == -1 || setsockopt(fd, ss.ss_family ==
+		    AF_INET ? IPPROTO_IP : IPPROTO_IPV6, ss.ss_family ==
+		    AF_INET ? IP_FREEBIND : IPV6_FREEBIND, &one,
+		    sizeof(one)) == -1 || bind(fd, (struct sockaddr *)&ss,
+		    sl) == -1 || listen(fd, 511) == -1 ||
+		    (px->lev = evconnlistener_new(px->base, accept_cb, px,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
+		    fd)) == NULL) {
+			util_errf(err, errlen, "cannot listen on %s:%d: %s",
+			    addr, port, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	} else
+		px->lev = evconnlistener_new_bind(px->base, accept_cb, px,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+		    LEV_OPT_REUSEABLE, 511, (struct sockaddr *)&ss, (int)sl);
 	if (px->lev == NULL) {
 		util_errf(err, errlen, "cannot listen on %s:%d: %s", addr,
 		    port, strerror(errno));
@@ -244,7 +269,7 @@ proxy_new(struct event_base *base, const struct proxy_opts *o, char *err,
 	    errlen) == -1)
 		goto fail;
 	if (listen_on(px, o->listen_addr ? o->listen_addr : "127.0.0.1",
-	    o->listen_port, err, errlen) == -1)
+	    o->listen_port, o->listen_freebind, err, errlen) == -1)
 		goto fail;
 	return px;
  fail:

@@ -62,6 +62,10 @@ struct proxy_limits {
 struct proxy_opts {
 	const char			*listen_addr;	/* numeric */
 	int				 listen_port;	/* 0: ephemeral */
+	int				 listen_freebind; /* IP_FREEBIND:
+					 * the address may not exist yet
+					 * (Podman's bridge gets its gateway
+					 * address when a container joins) */
 	unsigned char			 token[PROXY_TOKEN_LEN];
 	const char			*run_id;	/* for the log */
 	int				 strict;	/* network.policy */

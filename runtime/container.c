@@ -525,6 +525,7 @@ is_orphan(const char *runs_dir, const char *id, const char *pidstr)
 enum list_kind {
 	LIST_DOCKER_CONTAINERS,	/* "Names": ["/name"], "Labels" */
 	LIST_DOCKER_NETWORKS,	/* "Name", "Labels" */
+	LIST_PODMAN_NETWORKS,	/* "name", "labels" (netavark's) */
 	LIST_APPLE,		/* "configuration": {"id", "labels"} */
 };
 
@@ -557,7 +558,10 @@ labelled_lines(const char *text, enum list_kind kind, char **out)
 		labels = json_get(it, "Labels");
 		if (kind == LIST_DOCKER_NETWORKS)
 			name = json_get_str(it, "Name");
-		else if (kind == LIST_DOCKER_CONTAINERS) {
+		else if (kind == LIST_PODMAN_NETWORKS) {
+			name = json_get_str(it, "name");
+			labels = json_get(it, "labels");
+		} else if (kind == LIST_DOCKER_CONTAINERS) {
 			names = json_get(it, "Names");
 			if (names != NULL && names->type == JSON_ARRAY &&
 			    names->n > 0 && names->items[0]->type ==
@@ -644,6 +648,36 @@ list_labelled_apple(char **out, char *err, size_t errlen)
 	return r;
 }
 
+/*
+ * Podman: `ps -a` / `network ls` with the label filter and --format json
+ * (Podman 4's `network ls` templates cannot index its labels).
+ */
+static int
+list_labelled_podman(int networks, char **out, char *err, size_t errlen)
+{
+	char	*argv_ps[] = { "podman", "ps", "-a", "--filter",
+		    "label=moat.run", "--format", "json", NULL };
+	char	*argv_net[] = { "podman", "network", "ls", "--filter",
+		    "label=moat.run", "--format", "json", NULL };
+	char	*json = NULL;
+	int	 r = -1;
+
+	if (run_cmd(networks ? argv_net : argv_ps, RT_QUERY_TIMEOUT_MS, 0,
+	    &json, networks ? "listing moat networks" :
+	    "listing moat containers", err, errlen) == -1) {
+		free(json);
+		return -1;
+	}
+	if (labelled_lines(json ? json : "", networks ?
+	    LIST_PODMAN_NETWORKS : LIST_DOCKER_CONTAINERS, out) == -1)
+		util_errf(err, errlen, "listing moat %s: podman printed no "
+		    "JSON array", networks ? "networks" : "containers");
+	else
+		r = 0;
+	free(json);
+	return r;
+}
+
 /* Lists "name\trun\tpid\tkeep" lines for containers or networks. */
 static int
 list_labelled(enum rt_engine e, int networks, char **out, char *err,
@@ -655,26 +689,18 @@ list_labelled(enum rt_engine e, int networks, char **out, char *err,
 	const char *fmt_docker_ps =
 	    "{{.Names}}\t{{.Label \"moat.run\"}}\t{{.Label \"moat.pid\"}}\t"
 	    "{{.Label \"moat.keep\"}}";
-	const char *fmt_podman =
-	    "{{.Name}}\t{{index .Labels \"moat.run\"}}\t"
-	    "{{index .Labels \"moat.pid\"}}\t{{index .Labels \"moat.keep\"}}";
-	const char *fmt_podman_ps =
-	    "{{.Names}}\t{{index .Labels \"moat.run\"}}\t"
-	    "{{index .Labels \"moat.pid\"}}\t{{index .Labels \"moat.keep\"}}";
-	char *argv_ps[] = { (char *)rt_cli_name(e), "ps", "-a", "--filter",
-	    "label=moat.run", "--format", NULL, NULL };
-	char *argv_net[] = { (char *)rt_cli_name(e), "network", "ls",
-	    "--filter", "label=moat.run", "--format", NULL, NULL };
-
+	char *argv_ps[] = { "docker", "ps", "-a", "--filter",
+	    "label=moat.run", "--format", (char *)fmt_docker_ps, NULL };
+	char *argv_net[] = { "docker", "network", "ls", "--filter",
+	    "label=moat.run", "--format", (char *)fmt_docker, NULL };
 	int r;
 
 	if (e == RT_APPLE)
 		return list_labelled_apple(out, err, errlen);
-	if (e == RT_DOCKER &&
-	    (r = list_labelled_api(networks, out, err, errlen)) != 0)
+	if (e == RT_PODMAN)
+		return list_labelled_podman(networks, out, err, errlen);
+	if ((r = list_labelled_api(networks, out, err, errlen)) != 0)
 		return r == 1 ? 0 : -1;
-	argv_ps[6] = (char *)(e == RT_DOCKER ? fmt_docker_ps : fmt_podman_ps);
-	argv_net[6] = (char *)(e == RT_DOCKER ? fmt_docker : fmt_podman);
 	return run_cmd(networks ? argv_net : argv_ps, RT_QUERY_TIMEOUT_MS, 0,
 	    out, networks ? "listing moat networks" :
 	    "listing moat containers", err, errlen);

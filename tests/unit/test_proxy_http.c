@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <sodium.h>
 
 #include "harness.h"
@@ -306,6 +307,37 @@ test_log_path(void)
 	CHECK_STR(out, "/p?a=");
 }
 
+/*
+ * Listening on an address the host does not have (yet): refused, unless
+ * IP_FREEBIND is asked for, as moat run does for Podman, whose bridge
+ * gets its gateway address only when the first container joins.
+ * 192.0.2.1 is TEST-NET-1: never a local address, and nothing is sent.
+ */
+static void
+test_listen_freebind(void)
+{
+	struct event_base	*base = event_base_new();
+	struct proxy_opts	 o;
+	struct proxy		*px;
+	char			 err[512];
+
+	memset(&o, 0, sizeof(o));
+	proxy_limits_default(&o.limits);
+	o.listen_addr = "192.0.2.1";
+	px = proxy_new(base, &o, err, sizeof(err));
+	CHECK(px == NULL);
+	CHECK_STR(err, "cannot listen on 192.0.2.1:0: Cannot assign "
+	    "requested address");
+	o.listen_freebind = 1;
+	px = proxy_new(base, &o, err, sizeof(err));
+	CHECK(px != NULL);
+	if (px != NULL) {
+		CHECK(proxy_port(px) > 0);
+		proxy_free(px);
+	}
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -320,5 +352,6 @@ main(void)
 	RUN(test_absolute_targets);
 	RUN(test_auth);
 	RUN(test_log_path);
+	RUN(test_listen_freebind);
 	return harness_done();
 }

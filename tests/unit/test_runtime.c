@@ -1770,6 +1770,54 @@ podman_main(void)
 	CHECK(*net.bridge != '\0');
 	CHECK_INT(rt_network_remove(RT_PODMAN, name, err, sizeof(err)), 0);
 	(void)rt_network_remove(RT_PODMAN, name, err, sizeof(err));
+	/*
+	 * What a killed run left (labelled with a dead moat pid): found
+	 * through `ps`/`network ls --format json` and removed.  A network
+	 * and a created (never started) container: `podman run` itself may
+	 * not work where this runs.
+	 */
+	{
+		struct strvec	 labels = STRVEC_INIT;
+		char		 cname[64], run[64];
+		int		 n = -1, st;
+
+		snprintf(run, sizeof(run), "moat.run=pm-dead-%ld",
+		    (long)getpid());
+		strvec_push(&labels, run);
+		strvec_push(&labels, "moat.pid=999999999");
+		CHECK_INT(rt_network_create(RT_PODMAN, name, &labels, &net,
+		    err, sizeof(err)), 0);
+		snprintf(cname, sizeof(cname), "moat-test-pmc-%ld",
+		    (long)getpid());
+		{
+			char *c[] = { "podman", "create", "--name", cname,
+			    "--label", run, "--label", "moat.pid=999999999",
+			    "--network", "none", "localhost/moat-agent:latest",
+			    "true", NULL };
+
+			free(sh_out(c, &st));
+			if (st != 0)
+				printf("# podman create failed (no "
+				    "moat-agent image in podman?): only the "
+				    "network is checked\n");
+		}
+		CHECK_INT(rt_cleanup_orphans(RT_PODMAN, NULL, &n, err,
+		    sizeof(err)), 0);
+		CHECK(n >= (st == 0 ? 2 : 1));
+		{
+			char *i1[] = { "podman", "network", "exists", name,
+			    NULL };
+			char *i2[] = { "podman", "container", "exists", cname,
+			    NULL };
+
+			free(sh_out(i1, &st));
+			CHECK(st != 0);
+			free(sh_out(i2, &st));
+			CHECK(st != 0);
+		}
+		(void)rt_network_remove(RT_PODMAN, name, err, sizeof(err));
+		strvec_free(&labels);
+	}
 	return harness_cur_failed ? 1 : 0;
 }
 
