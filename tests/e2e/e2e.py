@@ -775,9 +775,11 @@ def sc_errors(env):
           "To bypass (reduced isolation): moat run --no-sandbox"
           in p.stderr, "missing gVisor: the exact message and the bypass")
     check("moat: run " not in p.stderr, "missing gVisor: nothing started")
-    # Stopped daemon: the real CLI pointed at a socket nobody serves.
+    # Stopped daemon: the real CLI pointed at a socket nobody serves
+    # (Docker asked for: with Podman installed, auto would fall back).
     e = dict(env.env, DOCKER_HOST="unix://" + os.path.join(env.tmp,
-                                                            "no.sock"))
+                                                            "no.sock"),
+             MOAT_RUNTIME="docker")
     p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True, timeout=RUN_TIMEOUT, env=e,
                        stdin=subprocess.DEVNULL)
