@@ -1334,12 +1334,12 @@ run_teardown(struct run *r)
 	r->ca = NULL;
 	sodium_memzero(r->token, sizeof(r->token));
 	sodium_memzero(r->token_hex, sizeof(r->token_hex));
+	if (r->have_spec)
+		rt_spec_free(&r->spec);	/* wipes the env: the proxy URL */
+	r->have_spec = 0;
 	/* Last, with the secrets gone: the rule and the network, now that
 	 * nothing is attached to them. */
 	net_fw_detach(r);
-	if (r->have_spec)
-		rt_spec_free(&r->spec);
-	r->have_spec = 0;
 	stage(r, "torn down");
 	if (r->log_fd != -1)
 		close(r->log_fd);
