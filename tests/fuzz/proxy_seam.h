@@ -458,6 +458,21 @@ seam_init(void)
 	if ((S.px.token = malloc(PROXY_TOKEN_LEN)) == NULL)
 		abort();
 	memset(S.px.token, 0x11, PROXY_TOKEN_LEN);
+	/* proxy.c's fast path for the usual Basic header (token_b64_new) */
+	{
+		char	plain[5 + 2 * PROXY_TOKEN_LEN + 1];
+		size_t	blen = sodium_base64_ENCODED_LEN(sizeof(plain) - 1,
+			    sodium_base64_VARIANT_ORIGINAL);
+
+		memcpy(plain, "moat:", 5);
+		sodium_bin2hex(plain + 5, sizeof(plain) - 5, S.px.token,
+		    PROXY_TOKEN_LEN);
+		if ((S.px.token_b64 = malloc(blen)) == NULL)
+			abort();
+		sodium_bin2base64(S.px.token_b64, blen, (unsigned char *)plain,
+		    sizeof(plain) - 1, sodium_base64_VARIANT_ORIGINAL);
+		S.px.token_b64len = strlen(S.px.token_b64);
+	}
 	if ((S.px.pol = policy_new(&o, err, sizeof(err))) == NULL ||
 	    inject_init(&S.px, &o, err, sizeof(err)) == -1)
 		SEAM_FAIL(err);
