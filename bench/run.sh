@@ -65,11 +65,16 @@ say() { printf '%s\n' "$*" >&2; }
 die() { say "run.sh: $*"; exit 1; }
 
 # ---- build and install ----------------------------------------------------
-if [ ! -x "$LOADGEN" ] || [ ! -x "$ORIGIN_BIN" ] || [ ! -x "$MOAT" ]; then
-	[ "$SMOKE" = 1 ] && die "missing $LOADGEN, $ORIGIN_BIN or $MOAT (build first)"
+if [ "$SMOKE" = 1 ]; then
+	if [ ! -x "$LOADGEN" ] || [ ! -x "$ORIGIN_BIN" ] || [ ! -x "$MOAT" ]; then
+		die "missing $LOADGEN, $ORIGIN_BIN or $MOAT (build first)"
+	fi
+elif [ -z "${MOAT_BIN:-}" ] || [ ! -x "$LOADGEN" ] || [ ! -x "$ORIGIN_BIN" ]; then
+	# Always (incrementally): never measure binaries of an older commit.
 	say "== building moat, moat_loadgen, moat_bench_origin in $BUILD"
 	cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	cmake --build "$BUILD" -j2 --target moat moat_loadgen moat_bench_origin >/dev/null
+	cmake --build "$BUILD" -j2 --target moat moat_loadgen moat_bench_origin \
+	    bench_leaf_mint moat_rss_floor >/dev/null
 fi
 LEAF_MINT=${BENCH_LEAF_MINT:-$BUILD/tests/bench_leaf_mint}
 if [ "$SMOKE" = 0 ] && [ ! -x "$LEAF_MINT" ]; then
