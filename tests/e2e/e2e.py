@@ -314,10 +314,13 @@ def sc_inject(env):
           "the origin received Authorization: Bearer <secret> "
           "(sha256 matches)")
     envpart = p.stdout.split("--- env\n")[1]
-    ok = ("HTTPS_PROXY=" in envpart and "--- environ\nHTTPS_PROXY=" not in
-          envpart and "\nHTTPS_PROXY=" in envpart.split("--- environ")[1])
+    # Both sections list the proxy variable.  (Their order is the
+    # runtime's: gVisor's /proc/1/environ may start with HTTPS_PROXY.)
+    sections = envpart.split("--- environ\n")
+    ok = (len(sections) == 2 and
+          all(re.search(r"^HTTPS_PROXY=http://moat:T@", x, re.M)
+              for x in sections))
     if not ok:
-        # (Seen once in many runs under gVisor: keep what it printed.)
         print("stdout was: %r" % p.stdout)
     check(ok, "env and /proc/1/environ were read")
     check(SECRET not in envpart and SECRET[-12:] not in envpart,
