@@ -1362,7 +1362,7 @@ static char *
 inspect_cfg(const char *name)
 {
 	char *argv[] = { "docker", "inspect", "--format",
-	    "{{json .Config.Env}}|{{json .Config.Cmd}}|{{.Config.User}}|"
+	    "{{len .Config.Env}}|{{json .Config.Cmd}}|{{.Config.User}}|"
 	    "{{.Config.WorkingDir}}|{{json .Config.Labels}}|"
 	    "{{len .HostConfig.Binds}}|{{.HostConfig.NetworkMode}}|"
 	    "{{.HostConfig.Runtime}}|{{json .HostConfig.SecurityOpt}}|"
@@ -1442,22 +1442,31 @@ test_spawn_api_matches_cli(void)
 		CHECK_STR(cfg[1], cfg[0]);
 		if (strcmp(cfg[1], cfg[0]) != 0)
 			printf("# api %s\n# cli %s\n", cfg[1], cfg[0]);
-		/* The CLI orders binds at random (a Go map): as a set. */
+		/*
+		 * The CLI orders binds and the environment its own way (Go
+		 * maps, reserved names first): compare them as sets.
+		 */
 		for (i = 0; i < 2; i++) {
 			char *argv[] = { "docker", "inspect", "--format",
-			    "{{range .HostConfig.Binds}}{{.}} {{end}}",
+			    "{{range .HostConfig.Binds}}{{.}}\n{{end}}"
+			    "{{range .Config.Env}}{{.}}\n{{end}}end",
 			    names[i], NULL };
 			char *b = sh_out(argv, NULL), *w1, *w2;
 
-			w1 = xasprintf("%s:/workspace", tmpdir);
-			w2 = xasprintf("%s:/etc/moat-ca:ro", tmpdir);
+			w1 = xasprintf("%s:/workspace\n", tmpdir);
+			w2 = xasprintf("%s:/etc/moat-ca:ro\n", tmpdir);
 			CHECK(b != NULL && strstr(b, w1) != NULL &&
 			    strstr(b, w2) != NULL);
+			CHECK(b != NULL && strstr(b, "\nHTTPS_PROXY=http://moat:"
+			    SECRET "@10.9.8.7:1\n") != NULL &&
+			    strstr(b, "\nFOO=bar baz\n") != NULL &&
+			    strstr(b, "\nPATH=/usr/local/bin:/usr/bin:/bin") !=
+			    NULL);
 			free(w1);
 			free(w2);
 			free(b);
 		}
-		CHECK_CONTAINS(cfg[1], "\"FOO=bar baz\"");
+		CHECK(strncmp(cfg[1], "3|", 2) == 0);	/* three env vars */
 		CHECK_CONTAINS(cfg[1], "|1234:5678|/workspace|");
 		CHECK_CONTAINS(cfg[1], "|2|default|runc|");
 		CHECK_CONTAINS(cfg[1], "|512|67108864|1500000000|");
