@@ -8,7 +8,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <arpa/inet.h>
@@ -772,20 +771,6 @@ setup_network(struct run *r, const char **bind, const char **seen_as,
 	return 0;
 }
 
-/* Closes every descriptor from lowfd up. */
-static void
-close_from(int lowfd)
-{
-	int fd;
-
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0)
-		return;
-#endif
-	for (fd = lowfd; fd < 1024; fd++)
-		(void)close(fd);
-}
-
 /* Removes the run's network, retrying while the engine still lists the
  * container's endpoint (its removal is under way), bounded. */
 static int
@@ -836,22 +821,14 @@ static void
 net_fw_detach(struct run *r)
 {
 	pid_t	pid;
-	int	fd;
 
 	if (!r->have_net && !r->have_fw)
 		return;
 	if ((pid = fork()) == 0) {
 		(void)setsid();
-		signal(SIGCHLD, SIG_DFL);
+		util_child_stdio(UTIL_FD_NULL, UTIL_FD_NULL, UTIL_FD_NULL);
 		signal(SIGINT, SIG_IGN);
 		signal(SIGHUP, SIG_IGN);
-		signal(SIGTERM, SIG_DFL);
-		if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1) {
-			(void)dup2(fd, STDIN_FILENO);
-			(void)dup2(fd, STDOUT_FILENO);
-			(void)dup2(fd, STDERR_FILENO);
-		}
-		close_from(STDERR_FILENO + 1);
 		(void)setpriority(PRIO_PROCESS, 0, 10);
 		net_fw_remove(r, 1);
 		_exit(0);

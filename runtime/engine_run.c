@@ -14,13 +14,9 @@
  * The environment -- the proxy URL carries the run token -- travels in
  * the create request's body over the socket, never in an argv.
  */
-#include <sys/wait.h>
-
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,33 +313,6 @@ api_run(const struct rt_spec *spec, int out, int errfd)
 	return code;
 }
 
-/* In the child: stdio as asked, like util_spawn() does for the CLI. */
-static void
-child_fds(int out, int err_fd)
-{
-	int fd;
-
-	if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) != -1 &&
-	    fd != STDIN_FILENO) {
-		(void)dup2(fd, STDIN_FILENO);
-		close(fd);
-	}
-	if (out >= 0 && out != STDOUT_FILENO)
-		(void)dup2(out, STDOUT_FILENO);
-	else if (out == UTIL_FD_NULL &&
-	    (fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) != -1) {
-		(void)dup2(fd, STDOUT_FILENO);
-		close(fd);
-	}
-	if (err_fd >= 0 && err_fd != STDERR_FILENO)
-		(void)dup2(err_fd, STDERR_FILENO);
-	else if (err_fd == UTIL_FD_NULL &&
-	    (fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) != -1) {
-		(void)dup2(fd, STDERR_FILENO);
-		close(fd);
-	}
-}
-
 pid_t
 rt_api_spawn(const struct rt_spec *spec, char *const argv[],
     char *const envp[], int out, int err_fd, char *err, size_t errlen)
@@ -361,6 +330,7 @@ rt_api_spawn(const struct rt_spec *spec, char *const argv[],
 	}
 	if (pid > 0)
 		return pid;
+	util_child_stdio(UTIL_FD_NULL, out, err_fd);
 	signal(SIGPIPE, SIG_IGN);
 	/*
 	 * A terminal's Ctrl-C reaches the whole foreground group: moat run
@@ -370,15 +340,6 @@ rt_api_spawn(const struct rt_spec *spec, char *const argv[],
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-	{
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-	}
-	child_fds(out, err_fd);
 	if ((code = api_run(spec, STDOUT_FILENO, STDERR_FILENO)) != -2)
 		_exit(code);
 	/* No socket after all (removed, or not ours): the CLI, as planned. */

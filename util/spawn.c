@@ -119,6 +119,18 @@ child_setup(int in, int out, int err_fd, int devnull)
 		close(fd);
 }
 
+void
+util_child_stdio(int in, int out, int err_fd)
+{
+	int devnull = -1;
+
+	if ((in == UTIL_FD_NULL || out == UTIL_FD_NULL ||
+	    err_fd == UTIL_FD_NULL) &&
+	    (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		_exit(127);
+	child_setup(in, out, err_fd, devnull);
+}
+
 /*
  * The inherited environment minus MOAT_PASSPHRASE (it opens every stored
  * credential; no child needs it).  An array of borrowed pointers.

@@ -86,6 +86,14 @@ char	*util_which(const char *name);
  */
 pid_t	 util_spawn(char *const argv[], char *const envp[], int in, int out,
 	    int err_fd, char *err, size_t errlen);
+/*
+ * For a child forked without exec (it goes on running moat's code): what
+ * util_spawn() does in its child before the exec -- stdio as given
+ * (UTIL_FD_NULL / UTIL_FD_INHERIT allowed), every other descriptor
+ * closed, signal dispositions reset to the default and none blocked.
+ * _exit(127) when /dev/null cannot be opened.
+ */
+void	 util_child_stdio(int in, int out, int err_fd);
 
 /*
  * Runs argv to completion, feeding it input (may be NULL) on stdin and
