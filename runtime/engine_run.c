@@ -342,7 +342,15 @@ rt_api_spawn(const struct rt_spec *spec, char *const argv[],
 	signal(SIGQUIT, SIG_IGN);
 	if ((code = api_run(spec, STDOUT_FILENO, STDERR_FILENO)) != -2)
 		_exit(code);
-	/* No socket after all (removed, or not ours): the CLI, as planned. */
+	/*
+	 * No socket after all (removed, or not ours): the CLI, as planned,
+	 * with the dispositions util_spawn() gives it (ignored ones would
+	 * survive the exec).
+	 */
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
 	execvpe(argv[0], argv, envp);
 	dprintf(STDERR_FILENO, "docker: %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
