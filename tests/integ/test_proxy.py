@@ -209,6 +209,16 @@ def auth_header(token):
     return f"Proxy-Authorization: Basic {b}\r\n"
 
 
+def refused_proxy():
+    """A proxy that resolves refused.test:PORT to a 127.0.0.1 port nobody
+    listens on; returns (proxy, PORT)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    return ENV.proxy("--resolve", f"refused.test:{port}:127.0.0.1"), port
+
+
 def raw(port, data, wait_close=True, shut=False):
     """Sends bytes to the proxy; returns everything it answered until it
     closed (or WAIT)."""
@@ -415,11 +425,7 @@ class TestCore(Base):
     def test_head_error_has_no_body(self):
         # moat's own error answers to a HEAD: the headers a GET gets
         # (Content-Length of the message), and not one byte after them.
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()  # nothing listens there now
-        px = ENV.proxy("--resolve", f"refused.test:{port}:127.0.0.1")
+        px, port = refused_proxy()
         msg = f"moat: cannot connect to refused.test:{port}: " \
               "Connection refused\n"
         out = raw(px.port, (f"HEAD http://refused.test:{port}/ HTTP/1.1\r\n"
@@ -457,11 +463,7 @@ class TestCore(Base):
         self.assertEqual(body, b"until the end\n")
 
     def test_upstream_refused_502(self):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()  # nothing listens there now
-        px = ENV.proxy("--resolve", f"refused.test:{port}:127.0.0.1")
+        px, port = refused_proxy()
         code, _, body = curl(px, f"http://refused.test:{port}/")
         self.assertEqual(code, 502)
         self.assertEqual(body, f"moat: cannot connect to refused.test:{port}:"
