@@ -142,6 +142,7 @@ listen_on(struct proxy *px, const char *addr, int port, int freebind,
 	socklen_t		 sl;
 	struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
+	int			 fd, one = 1;
 
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
@@ -157,37 +158,24 @@ listen_on(struct proxy *px, const char *addr, int port, int freebind,
 		    "address", addr, port);
 		return -1;
 	}
-	if (freebind) {
-		int fd, one = 1;
-
-		/* As evconnlistener_new_bind(), plus IP_FREEBIND. */
-		if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0)) == -1) {
-			util_errf(err, errlen, "cannot listen on %s:%d: %s",
-			    addr, port, strerror(errno));
-			return -1;
-		}
-		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-		    sizeof(one)) == -1 || setsockopt(fd, ss.ss_family ==
-		    AF_INET ? IPPROTO_IP : IPPROTO_IPV6, ss.ss_family ==
-		    AF_INET ? IP_FREEBIND : IPV6_FREEBIND, &one,
-		    sizeof(one)) == -1 || bind(fd, (struct sockaddr *)&ss,
-		    sl) == -1 || listen(fd, 511) == -1 ||
-		    (px->lev = evconnlistener_new(px->base, accept_cb, px,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
-		    fd)) == NULL) {
-			util_errf(err, errlen, "cannot listen on %s:%d: %s",
-			    addr, port, strerror(errno));
-			close(fd);
-			return -1;
-		}
-	} else
-		px->lev = evconnlistener_new_bind(px->base, accept_cb, px,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-		    LEV_OPT_REUSEABLE, 511, (struct sockaddr *)&ss, (int)sl);
-	if (px->lev == NULL) {
+	/*
+	 * As evconnlistener_new_bind() would (SO_REUSEADDR, non-blocking,
+	 * close-on-exec), plus IP_FREEBIND when asked for.
+	 */
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1 || setsockopt(fd, SOL_SOCKET,
+	    SO_REUSEADDR, &one, sizeof(one)) == -1 || (freebind &&
+	    setsockopt(fd, ss.ss_family == AF_INET ? IPPROTO_IP :
+	    IPPROTO_IPV6, ss.ss_family == AF_INET ? IP_FREEBIND :
+	    IPV6_FREEBIND, &one, sizeof(one)) == -1) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) == -1 ||
+	    listen(fd, 511) == -1 ||
+	    (px->lev = evconnlistener_new(px->base, accept_cb, px,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd)) == NULL) {
 		util_errf(err, errlen, "cannot listen on %s:%d: %s", addr,
 		    port, strerror(errno));
+		if (fd != -1)
+			close(fd);
 		return -1;
 	}
 	evconnlistener_set_error_cb(px->lev, accept_error_cb);
