@@ -177,6 +177,18 @@ header(const char *head, const char *name, char *buf, size_t len)
 	}
 }
 
+/* "HTTP/1.x NNN ..." at the start of buf: *status, 0; or -1. */
+static int
+status_line(const char *buf, size_t len, int *status)
+{
+	char *end;
+
+	if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ')
+		return -1;
+	*status = (int)strtol(buf + 9, &end, 10);
+	return end == buf + 12 && *status >= 100 && *status <= 599 ? 0 : -1;
+}
+
 /*
  * Splits a whole HTTP/1.1 answer (NUL-terminated, len bytes) into the
  * status and the body, moved to the start of buf.  0 or -1.
@@ -189,11 +201,8 @@ parse_answer(char *buf, size_t len, int *status, size_t *bodylen)
 	char	*end;
 	long	 cl;
 
-	if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ' ||
+	if (status_line(buf, len, status) == -1 ||
 	    (sep = strstr(buf, "\r\n\r\n")) == NULL)
-		return -1;
-	*status = (int)strtol(buf + 9, &end, 10);
-	if (end != buf + 12 || *status < 100 || *status > 599)
 		return -1;
 	*sep = '\0';
 	hl = (size_t)(sep - buf) + 4;
@@ -231,6 +240,34 @@ deadline_in(struct timespec *end, int timeout_ms)
 		end->tv_nsec -= 1000000000;
 	}
 }
+
+/*
+ * One recv() into buf (cap bytes) before the deadline: the byte count
+ * (0 at the end of the stream), or -1 with err filled ("Docker API
+ * <what>: ...").
+ */
+static ssize_t
+recv_by(int fd, char *buf, size_t cap, const struct timespec *end,
+    int timeout_ms, const char *what, char *err, size_t errlen)
+{
+	ssize_t n;
+
+	for (;;) {
+		if (!wait_fd(fd, POLLIN, end)) {
+			util_errf(err, errlen, "Docker API %s: no answer "
+			    "within %d ms", what, timeout_ms);
+			return -1;
+		}
+		if ((n = recv(fd, buf, cap, MSG_DONTWAIT)) >= 0)
+			return n;
+		if (errno != EINTR && errno != EAGAIN) {
+			util_errf(err, errlen, "Docker API %s: %s", what,
+			    strerror(errno));
+			return -1;
+		}
+	}
+}
+
 
 int
 rt_api_open(const char *method, const char *target, const char *body,
@@ -316,19 +353,9 @@ rt_api_finish(int fd, const char *what, int timeout_ms, int *status,
 			cap = cap ? cap * 2 : 16384;
 			buf = xrealloc(buf, cap);
 		}
-		if (!wait_fd(fd, POLLIN, &end)) {
-			util_errf(err, errlen, "Docker API %s: no answer "
-			    "within %d ms", what, timeout_ms);
+		if ((n = recv_by(fd, buf + len, cap - len - 1, &end,
+		    timeout_ms, what, err, errlen)) == -1)
 			goto out;
-		}
-		if ((n = recv(fd, buf + len, cap - len - 1, MSG_DONTWAIT)) ==
-		    -1) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			util_errf(err, errlen, "Docker API %s: %s", what,
-			    strerror(errno));
-			goto out;
-		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
@@ -370,7 +397,7 @@ rt_api_read_head(int fd, int timeout_ms, int *status, char *rest,
     size_t restcap, size_t *restlen, char *err, size_t errlen)
 {
 	struct timespec	 end;
-	char		 head[8192], *sep, *e;
+	char		 head[8192], *sep;
 	size_t		 len = 0, hl;
 	ssize_t		 n;
 
@@ -382,19 +409,9 @@ rt_api_read_head(int fd, int timeout_ms, int *status, char *rest,
 			    "than %zu bytes", sizeof(head) - 1);
 			return -1;
 		}
-		if (!wait_fd(fd, POLLIN, &end)) {
-			util_errf(err, errlen, "Docker API: no answer within "
-			    "%d ms", timeout_ms);
+		if ((n = recv_by(fd, head + len, sizeof(head) - 1 - len, &end,
+		    timeout_ms, "stream", err, errlen)) == -1)
 			return -1;
-		}
-		if ((n = recv(fd, head + len, sizeof(head) - 1 - len,
-		    MSG_DONTWAIT)) == -1) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			util_errf(err, errlen, "Docker API: %s",
-			    strerror(errno));
-			return -1;
-		}
 		if (n == 0) {
 			util_errf(err, errlen, "Docker API: the daemon closed "
 			    "the connection");
@@ -405,8 +422,7 @@ rt_api_read_head(int fd, int timeout_ms, int *status, char *rest,
 		if ((sep = strstr(head, "\r\n\r\n")) != NULL)
 			break;
 	}
-	if (len < 12 || strncmp(head, "HTTP/1.", 7) != 0 ||
-	    (*status = (int)strtol(head + 9, &e, 10), e != head + 12)) {
+	if (status_line(head, len, status) == -1) {
 		util_errf(err, errlen, "Docker API: malformed answer");
 		return -1;
 	}
