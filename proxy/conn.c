@@ -480,13 +480,9 @@ ob_str(struct obuf *o, const char *s)
 static void
 ob_u64(struct obuf *o, unsigned long long v)
 {
-	char	t[24];
-	size_t	i = sizeof(t);
+	char	t[HTTP_U64_DEC];
+	size_t	i = http_u64_dec(t, v);
 
-	do {
-		t[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0 && i > 0);
 	ob_add(o, t + i, sizeof(t) - i);
 }
 

@@ -689,3 +689,15 @@ http_reason(int status)
 	default: return "Error";
 	}
 }
+
+size_t
+http_u64_dec(char t[HTTP_U64_DEC], unsigned long long v)
+{
+	size_t i = HTTP_U64_DEC;
+
+	do {
+		t[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0 && i > 0);
+	return i;
+}

@@ -94,15 +94,11 @@ jput(char *buf, size_t len, size_t *off, const char *s, size_t n)
 static void
 jnum(char *buf, size_t len, size_t *off, long long v)
 {
-	char			 t[24];
-	size_t			 i = sizeof(t);
+	char			 t[HTTP_U64_DEC];
 	unsigned long long	 u = v < 0 ? 0ULL - (unsigned long long)v :
 				    (unsigned long long)v;
+	size_t			 i = http_u64_dec(t, u);	/* <= 20 digits */
 
-	do {
-		t[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u != 0 && i > 1);
 	if (v < 0)
 		t[--i] = '-';
 	jput(buf, len, off, t + i, sizeof(t) - i);
@@ -111,13 +107,9 @@ jnum(char *buf, size_t len, size_t *off, long long v)
 static void
 junum(char *buf, size_t len, size_t *off, unsigned long long u)
 {
-	char	t[24];
-	size_t	i = sizeof(t);
+	char	t[HTTP_U64_DEC];
+	size_t	i = http_u64_dec(t, u);
 
-	do {
-		t[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u != 0 && i > 0);
 	jput(buf, len, off, t + i, sizeof(t) - i);
 }
 

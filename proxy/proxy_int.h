@@ -141,6 +141,14 @@ void	 http_log_path(const char *path, size_t len, char *out,
 /* Reason phrase of a status we generate. */
 const char *http_reason(int status);
 
+/* Room for the decimal digits of any unsigned long long. */
+#define HTTP_U64_DEC	24
+/*
+ * Writes the decimal digits of v at the end of t[HTTP_U64_DEC] and
+ * returns the index where they start (for Content-Length, log numbers).
+ */
+size_t	 http_u64_dec(char t[HTTP_U64_DEC], unsigned long long v);
+
 /* ---- upstream.c ----------------------------------------------------- */
 
 /* One destination identity, parsed and normalised once. */
